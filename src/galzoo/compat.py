@@ -1,0 +1,48 @@
+"""Make ``import torchvision`` (pulled in by timm) work beside a CPU-only torch.
+
+The only torchvision release matching torch 2.13.0 is a CUDA build. With the CPU torch its compiled
+library fails to load, and ``torchvision/_meta_registrations.py`` then dies registering fake kernels for
+``torchvision::nms`` and ``torchvision::qnms``, operators that were never defined. Classification needs
+none of torchvision's compiled ops, so we declare those two schemas ourselves (schemas only, no kernels)
+before torchvision is imported. Calling them still fails loudly, which is what we want.
+"""
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import torch
+
+_SCHEMAS = (
+    "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+    "qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
+)
+_library: torch.library.Library | None = None
+
+
+def _torchvision_compiled_ops_load() -> bool:
+    """True when torchvision's own _C library loads (then it defines its ops itself)."""
+    spec = importlib.util.find_spec("torchvision")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    libs = list(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"))
+    for lib in libs:
+        try:
+            torch.ops.load_library(str(lib))
+            return True
+        except (OSError, RuntimeError):
+            return False
+    return False
+
+
+def patch_torchvision() -> None:
+    """Declare the missing ``torchvision::`` schemas when the compiled ops cannot load. Idempotent."""
+    global _library
+    if _library is not None or "torchvision" in sys.modules:
+        return
+    if _torchvision_compiled_ops_load():
+        return
+    _library = torch.library.Library("torchvision", "FRAGMENT")
+    for schema in _SCHEMAS:
+        _library.define(schema)

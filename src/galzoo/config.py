@@ -1,0 +1,225 @@
+"""Typed, validated view of params.yaml: every stage reads its parameters through :func:`load_params`.
+
+Unknown keys, missing keys, wrong types and values outside their choices raise :class:`ConfigError` naming
+the dotted key (``scale_study.recipe.lr``), so a typo in a ``-S`` override cannot pass unnoticed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from galzoo.errors import ConfigError
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+@dataclass(frozen=True)
+class SyntheticParams:
+    n_images: int
+    seed: int
+    image_size: int = 424
+    jpeg_quality: int = 85
+
+
+@dataclass(frozen=True)
+class DataParams:
+    source: Literal["synthetic"]
+    synthetic: SyntheticParams
+
+
+@dataclass(frozen=True)
+class CropParams:
+    scales: list[str]
+    output_size: int = 64
+    workers: int = 0
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    test_fraction: float
+    val_fraction: float
+
+
+@dataclass(frozen=True)
+class Recipe:
+    loss: Literal["mse"]
+    optimizer: Literal["sgd"]
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    batch_size: int
+    lr: float
+    lr_drop_epochs: list[int]
+    lr_drop_factor: float
+    epochs: int
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    rotation_deg: float
+    hflip_p: float
+    vflip_p: float
+    shift_px: int
+    border: Literal["reflect", "constant"]
+
+
+@dataclass(frozen=True)
+class ScaleStudyParams:
+    output_layer: Literal["linear", "tree"]
+    standardize: Literal["per_channel", "none"]
+    recipe: Recipe
+    augment: AugmentParams
+    budgets: dict[str, dict[str, Any]]
+
+    def recipe_for(self, budget: str) -> Recipe:
+        """The paper recipe with the named budget's overrides applied (``paper`` = no overrides)."""
+        if budget == "paper":
+            return self.recipe
+        if budget not in self.budgets:
+            raise ConfigError(f"budget: unknown budget {budget!r}; choose 'paper' or one of "
+                              f"{sorted(self.budgets)} (scale_study.budgets)")
+        overrides = self.budgets[budget]
+        merged = {**dataclasses.asdict(self.recipe), **overrides}
+        return _build(Recipe, merged, f"scale_study.budgets.{budget}")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    batch_size: int = 256
+    nondeterministic_passes: int = 1
+
+
+@dataclass(frozen=True)
+class RuntimeParams:
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int
+    model: str
+    task: Literal["votes37"]
+    budget: str
+    data: DataParams
+    crop: CropParams
+    split: SplitParams
+    scale_study: ScaleStudyParams
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    runtime: RuntimeParams = field(default_factory=RuntimeParams)
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.scale_study.recipe_for(self.budget)
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
+    """Read and validate params.yaml; every problem is a ConfigError naming the file and the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: parameter file not found (run from the project root)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    try:
+        params = _build(Params, raw, "")
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    _check_values(params)
+    return params
+
+
+def _check_values(p: Params) -> None:
+    from galzoo.models.registry import check_model_name
+    from galzoo.preprocess.crops import check_scale
+
+    check_model_name(p.model)
+    for scale in p.crop.scales:
+        check_scale(scale)
+    if not p.crop.scales:
+        raise ConfigError("crop.scales: expected at least one scale")
+    for key, value in (("split.test_fraction", p.split.test_fraction), ("split.val_fraction", p.split.val_fraction)):
+        if not 0 < value < 1:
+            raise ConfigError(f"{key}: expected a fraction in (0, 1), got {value}")
+    _positive("data.synthetic.n_images", p.data.synthetic.n_images)
+    _positive("crop.output_size", p.crop.output_size)
+    recipe = p.recipe
+    for key in ("batch_size", "epochs"):
+        _positive(f"scale_study.recipe.{key}", getattr(recipe, key))
+    _positive("scale_study.recipe.lr", recipe.lr)
+    _positive("evaluate.batch_size", p.evaluate.batch_size)
+    _positive("evaluate.nondeterministic_passes", p.evaluate.nondeterministic_passes)
+
+
+def _positive(key: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{key}: expected a positive number, got {value}")
+
+
+def _build(cls, raw: Any, path: str):
+    """Build dataclass ``cls`` from a mapping, checking keys and types recursively."""
+    where = path or "params"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(f"{_join(path, unknown[0])}: unknown key; expected one of {sorted(fields)}")
+    values = {}
+    for name, f in fields.items():
+        key = _join(path, name)
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{key}: missing")
+            continue
+        values[name] = _coerce(hints[name], raw[name], key)
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise ConfigError(f"{key}: expected one of {list(choices)}, got {value!r}")
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)[:1]
+        return [_coerce(item, v, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _coerce(inner, value, key)
+    if hint is Any:
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if hint is int or hint is bool or hint is str:
+        if type(value) is not hint:
+            raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+        return value
+    raise TypeError(f"config type {hint} of {key} is not supported")  # pragma: no cover - programming error
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name

@@ -1,0 +1,1 @@
+"""Scoring trained models: predictions, regression metrics per question."""

@@ -1,0 +1,64 @@
+"""Layers the paper networks share: untied-bias convolutions, maxout, and Dieleman's tree output layer."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from galzoo import tree
+
+
+class UntiedBiasConv2d(nn.Module):
+    """A 'same'-padded convolution with one bias per output channel *and position* (untied biases).
+
+    Kabani & El-Sakka (sec. 5) and Dieleman et al. use untied biases, so the map size must be known when
+    the layer is built.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, map_size: int):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_channels, map_size, map_size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x) + self.bias
+
+
+class Maxout(nn.Module):
+    """Dense maxout layer (Goodfellow et al. 2013): ``units`` outputs, each the max of ``pieces`` linear ones."""
+
+    def __init__(self, in_features: int, units: int, pieces: int):
+        super().__init__()
+        self.units, self.pieces = units, pieces
+        self.linear = nn.Linear(in_features, units * pieces)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).view(*x.shape[:-1], self.units, self.pieces).amax(dim=-1)
+
+
+class DielemanTreeLayer(nn.Module):
+    """Dieleman et al. (2015, sec. 7.5) output layer: makes any 37 numbers a valid Galaxy Zoo answer set.
+
+    ReLU, then normalise each question's answers to sum to 1, then multiply each question by the cumulative
+    value of its parent answer, walking the tree top-down (``tree.TOPOLOGICAL_ORDER``). A question whose
+    answers are all zero after the ReLU gets a uniform distribution instead of a division by zero.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._slices = [(tree.question_slice(q), None if q.parent is None else tree.COLUMN_INDEX[q.parent])
+                        for q in tree.TOPOLOGICAL_ORDER]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != tree.N_ANSWERS:
+            raise ValueError(f"DielemanTreeLayer needs {tree.N_ANSWERS} inputs, got {x.shape[-1]}")
+        if x.dtype in (torch.float16, torch.bfloat16):  # normalise in full precision under autocast
+            x = x.float()
+        x = torch.relu(x)
+        out = torch.empty_like(x)
+        for answers, parent in self._slices:
+            part = x[:, answers]
+            total = part.sum(dim=1, keepdim=True)
+            n = part.shape[1]
+            normalised = torch.where(total > 0, part / total.clamp_min(1e-12), torch.full_like(part, 1.0 / n))
+            out[:, answers] = normalised if parent is None else normalised * out[:, parent:parent + 1]
+        return out

@@ -1,0 +1,68 @@
+"""Model registry: ``create_model(name, num_outputs=..., input_size=...)`` builds any paper network.
+
+Stages never branch on model names: they ask the registry, as in timm. Each family module registers its
+factories with :func:`register_model`; importing this package imports all families.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from torch import nn
+
+from galzoo.errors import ConfigError
+from galzoo.models.layers import DielemanTreeLayer
+
+OUTPUT_LAYERS = ("linear", "tree")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    factory: Callable[..., nn.Module]
+    summary: str
+
+
+_REGISTRY: dict[str, ModelEntry] = {}
+
+
+def register_model(name: str, summary: str):
+    """Decorator: register ``factory(num_outputs, input_size) -> nn.Module`` under ``name``."""
+
+    def decorate(factory):
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is registered twice")
+        _REGISTRY[name] = ModelEntry(name, factory, summary)
+        return factory
+
+    return decorate
+
+
+def list_models() -> dict[str, str]:
+    """Registered names and one-line summaries, sorted by name."""
+    _import_families()
+    return {name: _REGISTRY[name].summary for name in sorted(_REGISTRY)}
+
+
+def check_model_name(name: str) -> None:
+    _import_families()
+    if name not in _REGISTRY:
+        raise ConfigError(f"model: unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
+
+
+def create_model(name: str, *, num_outputs: int, input_size: int, output_layer: str = "linear") -> nn.Module:
+    """Build model ``name`` with ``num_outputs`` outputs for square inputs of ``input_size`` pixels.
+
+    ``output_layer='tree'`` appends Dieleman's normalising layer so 37-answer predictions obey the tree.
+    """
+    check_model_name(name)
+    if output_layer not in OUTPUT_LAYERS:
+        raise ConfigError(f"output_layer: expected one of {list(OUTPUT_LAYERS)}, got {output_layer!r}")
+    model = _REGISTRY[name].factory(num_outputs=num_outputs, input_size=input_size)
+    if output_layer == "tree":
+        model = nn.Sequential(model, DielemanTreeLayer())
+    return model
+
+
+def _import_families() -> None:
+    from galzoo.models import kabani, timm_models  # noqa: F401  (registration side effects)

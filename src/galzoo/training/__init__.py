@@ -1,0 +1,1 @@
+"""Training: runtime selection, augmentation, datasets over the array store, and the loop."""

@@ -1,0 +1,98 @@
+"""The training loop: short enough to read in one sitting (nanoGPT style), shared by every study."""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from galzoo.config import Recipe
+from galzoo.errors import GalzooError
+from galzoo.evaluation.regression import predict
+from galzoo.training.runtime import autocast
+
+
+class TrainingDiverged(GalzooError):
+    """The loss became NaN or infinite: the learning rate is too high for this model and data."""
+
+
+@dataclass
+class History:
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    images_per_second: list[float] = field(default_factory=list)
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                           nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.optim.lr_scheduler.LRScheduler:
+    """Step decay at the recipe's epochs ("at epoch 6 we decreased this value"), stepped once per epoch."""
+    return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=recipe.lr_drop_epochs,
+                                                gamma=recipe.lr_drop_factor)
+
+
+def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, *, device: torch.device,
+        amp_dtype: torch.dtype | None, seed: int, eval_batch_size: int = 256, live=None,
+        progress: bool = True, label: str = "") -> History:
+    """Train with MSE for ``recipe.epochs`` epochs; after each, log train and validation MSE to ``live``.
+
+    Validation is deterministic (dropout off, no augmentation), the same scoring as the test.
+    """
+    model.to(device)
+    optimizer = make_optimizer(model, recipe)
+    schedule = make_schedule(optimizer, recipe)
+    loss_fn = nn.MSELoss()
+    generator = torch.Generator().manual_seed(seed)
+    loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, drop_last=True,
+                        generator=generator, pin_memory=device.type == "cuda")
+    if len(loader) == 0:
+        raise GalzooError(f"the training split has {len(train_set)} images, fewer than one batch of "
+                          f"{recipe.batch_size}")
+    history = History()
+    for epoch in range(1, recipe.epochs + 1):
+        model.train()
+        lr = optimizer.param_groups[0]["lr"]
+        running, seen, start = 0.0, 0, time.perf_counter()
+        bar = tqdm(loader, desc=f"{label} epoch {epoch}/{recipe.epochs}", file=sys.stderr,
+                   disable=not progress, leave=False)
+        for x, y in bar:
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with autocast(device, amp_dtype):
+                out = model(x)
+            loss = loss_fn(out.float(), y)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"{label}: training loss became {loss.item()} in epoch {epoch} "
+                                       f"(lr {lr}); lower scale_study.recipe.lr or try another model")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            running += loss.item() * len(x)
+            seen += len(x)
+            bar.set_postfix(mse=f"{running / seen:.5f}")
+        elapsed = time.perf_counter() - start
+        schedule.step()
+        val_pred, val_true = predict(model, val_set, batch_size=eval_batch_size, device=device, amp_dtype=amp_dtype)
+        val_loss = float(((val_pred - val_true) ** 2).mean())
+        history.train_loss.append(running / seen)
+        history.val_loss.append(val_loss)
+        history.lr.append(lr)
+        history.images_per_second.append(seen / elapsed)
+        print(f"{label} epoch {epoch}/{recipe.epochs}: train mse {running / seen:.5f}  val mse {val_loss:.5f}  "
+              f"lr {lr:g}  {seen / elapsed:.0f} img/s", file=sys.stderr)
+        if live is not None:
+            live.log_metric("train/mse", running / seen)
+            live.log_metric("val/mse", val_loss)
+            live.log_metric("val/rmse", math.sqrt(val_loss))
+            live.log_metric("lr", lr)
+            live.log_metric("images_per_second", seen / elapsed)
+            live.next_step()
+    return history

@@ -1,0 +1,11 @@
+"""DVC stage `download`: put the configured data source into the raw layout (images/ + labels.csv)."""
+import argparse
+from pathlib import Path
+
+from galzoo.config import load_params
+from galzoo.sources import fetch_source
+
+parser = argparse.ArgumentParser(description=__doc__)
+parser.add_argument("--out", type=Path, required=True, help="raw dataset folder to (re)create")
+args = parser.parse_args()
+fetch_source(load_params().data, args.out)

@@ -1,0 +1,56 @@
+"""Shared fixtures: small valid label tables and raw datasets written to temporary folders."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from galzoo import tree
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def valid_votes(n: int, seed: int = 0) -> np.ndarray:
+    """Random but valid cumulative vote fractions (random conditional fractions multiplied down the tree)."""
+    rng = np.random.default_rng(seed)
+    conditional = np.zeros((n, tree.N_ANSWERS))
+    for q in tree.QUESTIONS:
+        conditional[:, tree.question_slice(q)] = rng.dirichlet(np.ones(len(q.answers)), size=n)
+    return tree.cumulative_from_conditional(conditional)
+
+
+def labels_frame(n: int, seed: int = 0, first_id: int = 100000) -> pd.DataFrame:
+    frame = pd.DataFrame(valid_votes(n, seed), columns=list(tree.ANSWER_COLUMNS))
+    frame.insert(0, "GalaxyID", np.arange(first_id, first_id + n))
+    return frame
+
+
+def write_raw_dataset(root: Path, n: int = 6, size: int = 424, seed: int = 0) -> Path:
+    """A raw-layout dataset: noisy sky with a bright central disc, and valid labels."""
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    labels = labels_frame(n, seed)
+    yy, xx = np.mgrid[:size, :size] - size / 2
+    for i, galaxy_id in enumerate(labels["GalaxyID"]):
+        radius = 10 + 8 * i
+        image = rng.normal(20, 4, (size, size, 3))
+        image[np.hypot(xx, yy) < radius] += 150
+        Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(root / "images" / f"{galaxy_id}.jpg")
+    labels.to_csv(root / "labels.csv", index=False)
+    return root
+
+
+@pytest.fixture
+def raw_dataset(tmp_path) -> Path:
+    return write_raw_dataset(tmp_path / "raw")
+
+
+@pytest.fixture
+def real_sample() -> Path:
+    """The 680 real Kaggle images beside the project, when present (never part of the product)."""
+    folder = SHARED_DATA / "gz_kaggle_sample" / "images"
+    if not folder.is_dir():
+        pytest.skip("../shared/data/gz_kaggle_sample is absent")
+    return folder
