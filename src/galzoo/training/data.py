@@ -45,5 +45,5 @@ class ArrayDataset(Dataset):
         image = np.asarray(self.images[self.rows[index]])
         if self.transform is not None:
             image = self.transform(image=image)["image"]
-        x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+        x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)  # astype copies the read-only memmap
         return (x - self.mean) / self.std, self.targets[index]

@@ -1,0 +1,63 @@
+"""The ``galzoo`` command: helpers around the DVC pipeline (``dvc repro`` runs the studies themselves)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from galzoo.errors import GalzooError
+
+IMAGE_GLOB = "*.jpg"
+
+
+def _models(_args) -> None:
+    from galzoo.models import list_models
+
+    for name, summary in list_models().items():
+        print(f"{name:20s} {summary}")
+
+
+def _compare_real(args) -> None:
+    """Statistics and crop gallery of the synthetic data beside a folder of real Kaggle images."""
+    from galzoo.preprocess.gallery import plot_scale_gallery
+    from galzoo.realism import folder_statistics, plot_synthetic_vs_real
+
+    real = sorted(Path(args.real).glob(IMAGE_GLOB))
+    synthetic = sorted(Path(args.synthetic).glob(IMAGE_GLOB))[: args.limit]
+    for folder, found in ((args.real, real), (args.synthetic, synthetic)):
+        if not found:
+            raise GalzooError(f"{folder}: no {IMAGE_GLOB} images found")
+    real_stats = folder_statistics(real[: args.limit])
+    synthetic_stats = folder_statistics(synthetic)
+    plot_synthetic_vs_real(synthetic_stats, real_stats, args.out / "synthetic_vs_real.png")
+    plot_scale_gallery(real[: args.gallery], args.out / "crop_gallery_real.png", n=args.gallery)
+    summary = {"real": real_stats.median(), "synthetic": synthetic_stats.median()}
+    print("medians:\n" + str(__import__("pandas").DataFrame(summary)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="galzoo", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("models", help="list the registered models").set_defaults(run=_models)
+    compare = commands.add_parser("compare-real", help="synthetic vs real image statistics + real crop gallery")
+    compare.add_argument("--real", type=Path, required=True, help="folder of real Kaggle images (*.jpg)")
+    compare.add_argument("--synthetic", type=Path, default=Path("data/raw/synthetic/images"))
+    compare.add_argument("--out", type=Path, default=Path("plots"))
+    compare.add_argument("--limit", type=int, default=1000, help="images per folder to measure")
+    compare.add_argument("--gallery", type=int, default=8, help="galaxies in the real crop gallery")
+    compare.set_defaults(run=_compare_real)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except GalzooError as exc:
+        print(f"galzoo: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

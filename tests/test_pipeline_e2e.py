@@ -1,0 +1,88 @@
+"""End to end: `dvc repro` of the whole DAG on tiny synthetic data in a temporary git repository, then
+`dvc exp run -S model=efficientnet_b0` beside it, as a user would run them."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT
+
+TINY = {
+    "data.synthetic.n_images": 48,
+    "crop.workers": 1,
+    "split.test_fraction": 0.25,
+    "split.val_fraction": 0.25,
+    "scale_study.budgets": {"embedded": {"epochs": 1, "batch_size": 8, "lr": 0.01, "lr_drop_epochs": [1]}},
+}
+
+
+def run(args, cwd, env):
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project with tiny parameters, committed to a fresh git repo, after `dvc repro`."""
+    root = tmp_path_factory.mktemp("galzoo")
+    for name in ("src", "stages"):
+        shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO_ROOT / name, root / name)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    for key, value in TINY.items():
+        node = params
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    run(["git", "init", "-q"], root, env)
+    run(["dvc", "init", "-q"], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "tiny galzoo"], root, env)
+    run(["dvc", "repro"], root, env)
+    return root, env
+
+
+def test_repro_writes_both_scores_for_all_three_scales(project):
+    root, _ = project
+    for scale in ("normalized", "crop64", "crop256"):
+        metrics = json.loads((root / "metrics" / "scale_study" / f"{scale}.json").read_text())
+        assert metrics["deterministic"]["mse"] > 0 and metrics["nondeterministic"]["mse"] > 0
+        assert len([k for k in metrics["deterministic"] if k.startswith("rmse_q")]) == 11
+
+
+def test_repro_writes_the_plots_and_a_report_with_the_paper_column(project):
+    root, _ = project
+    for png in ("loss_per_scale", "scale_comparison", "predicted_vs_true", "crop_gallery"):
+        assert (root / "plots" / f"{png}.png").stat().st_size > 1000
+    report = (root / "metrics" / "report.md").read_text()
+    assert "| scale | test MSE, deterministic | paper |" in report
+    assert "| normalized |" in report and "0.0084" in report
+
+
+def test_a_second_repro_has_nothing_to_do(project):
+    root, env = project
+    assert "Data and pipelines are up to date" in run(["dvc", "status"], root, env)
+
+
+def test_exp_run_with_efficientnet_appears_in_exp_show_beside_the_baseline(project):
+    root, env = project
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "baseline results"], root, env)
+    run(["dvc", "exp", "run", "-S", "model=efficientnet_b0", "-n", "effnet"], root, env)
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root, env))
+    names = json.dumps(shown)
+    assert "effnet" in names and "efficientnet_b0" in names
+    diff = run(["dvc", "metrics", "diff", "--json"], root, env)
+    assert "deterministic.mse" in diff

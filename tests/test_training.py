@@ -1,0 +1,91 @@
+"""Training and scoring of the scale study on a tiny raw dataset: runs, logs every epoch, is reproducible."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from galzoo.config import load_params
+from galzoo.dataset import open_raw_dataset
+from galzoo.evaluation.logs import read_training_log
+from galzoo.evaluation.regression import enable_dropout_only, regression_scores
+from galzoo.models.checkpoint import load_checkpoint
+from galzoo.preprocess.store import build_store, load_index
+from galzoo.scale_study import evaluate_scale, train_scale
+from galzoo.splits import make_split, write_split
+from galzoo.training.augment import scale_study_augmentation
+from tests.conftest import REPO_ROOT, write_raw_dataset
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    raw = open_raw_dataset(write_raw_dataset(root / "raw", n=24))
+    build_store(raw.image_paths, list(raw.ids), root / "crops", workers=1, progress=False)
+    write_split(make_split(load_index(root / "crops")["id"], test_fraction=0.25, val_fraction=0.2, seed=0),
+                root / "split.csv")
+    params = load_params(REPO_ROOT / "params.yaml")
+    tiny = {"embedded": {"epochs": 2, "batch_size": 4, "lr": 0.01, "lr_drop_epochs": [1]}}
+    params = dataclasses.replace(params, scale_study=dataclasses.replace(params.scale_study, budgets=tiny))
+    return root, params
+
+
+def train_and_evaluate(root, params, tag):
+    paths = dict(crops_dir=root / "crops", raw_dir=root / "raw", split_path=root / "split.csv")
+    train_scale(params, "normalized", model_path=root / tag / "model.pt", live_dir=root / tag / "live",
+                progress=False, **paths)
+    return evaluate_scale(params, "normalized", model_path=root / tag / "model.pt",
+                          metrics_path=root / tag / "metrics.json", predictions_path=root / tag / "pred.npz", **paths)
+
+
+def test_training_logs_every_epoch_and_saves_a_reloadable_model(prepared):
+    root, params = prepared
+    metrics = train_and_evaluate(root, params, "a")
+    log = read_training_log(root / "a" / "live")
+    assert list(log.index) == [1, 2]
+    assert np.isfinite(log.to_numpy()).all()
+    model, meta = load_checkpoint(root / "a" / "model.pt")
+    assert meta["scale"] == "normalized" and len(meta["mean"]) == 3
+    assert json.loads((root / "a" / "metrics.json").read_text()) == metrics
+    assert metrics["n_test"] == 6
+
+
+def test_two_cpu_runs_with_the_same_seed_give_identical_metrics(prepared):
+    root, params = prepared
+    first = train_and_evaluate(root, params, "b")
+    second = train_and_evaluate(root, params, "c")
+    assert first == second
+
+
+def test_evaluating_a_model_on_the_wrong_scale_is_refused(prepared):
+    root, params = prepared
+    train_and_evaluate(root, params, "d")
+    with pytest.raises(Exception, match="trained on scale 'normalized', not 'crop64'"):
+        evaluate_scale(params, "crop64", crops_dir=root / "crops", raw_dir=root / "raw",
+                       split_path=root / "split.csv", model_path=root / "d" / "model.pt",
+                       metrics_path=root / "x.json", predictions_path=root / "x.npz")
+
+
+def test_non_deterministic_scoring_keeps_dropout_on_and_everything_else_in_eval_mode():
+    model = torch.nn.Sequential(torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5))
+    enable_dropout_only(model)
+    assert not model[0].training and model[1].training
+
+
+def test_augmentation_draws_a_new_transform_for_every_sample():
+    params = load_params(REPO_ROOT / "params.yaml").scale_study.augment
+    augment = scale_study_augmentation(params, seed=0)
+    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    outputs = [augment(image=image)["image"] for _ in range(8)]
+    assert all(o.shape == image.shape for o in outputs)
+    assert len({o.tobytes() for o in outputs}) == 8
+
+
+def test_regression_scores_are_mse_rmse_and_rmse_per_question():
+    true = np.zeros((4, 37))
+    pred = np.full((4, 37), 0.1)
+    scores = regression_scores(pred, true)
+    assert scores["mse"] == pytest.approx(0.01)
+    assert scores["rmse"] == pytest.approx(0.1)
+    assert scores["rmse_q11"] == pytest.approx(0.1)
