@@ -76,6 +76,7 @@ def test_a_second_repro_has_nothing_to_do(project):
     assert "Data and pipelines are up to date" in run(["dvc", "status"], root, env)
 
 
+@pytest.mark.slow
 def test_exp_run_with_efficientnet_appears_in_exp_show_beside_the_baseline(project):
     root, env = project
     run(["git", "add", "-A"], root, env)
