@@ -4,8 +4,15 @@ from pathlib import Path
 
 from galzoo.config import load_params
 from galzoo.sources import fetch_source
+from galzoo.stage import run_stage
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--out", type=Path, required=True, help="raw dataset folder to (re)create")
-args = parser.parse_args()
-fetch_source(load_params().data, args.out)
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, required=True, help="raw dataset folder to (re)create")
+    args = parser.parse_args()
+    fetch_source(load_params().data, args.out)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -4,15 +4,22 @@ from pathlib import Path
 
 from galzoo.config import load_params
 from galzoo.report import render_report
+from galzoo.stage import run_stage
 
-parser = argparse.ArgumentParser(description=__doc__)
-parser.add_argument("--metrics", type=Path, required=True)
-parser.add_argument("--train-logs", type=Path, required=True)
-parser.add_argument("--out", type=Path, required=True)
-args = parser.parse_args()
 
-params = load_params()
-text = render_report(args.metrics, args.train_logs, params.crop.scales, model=params.model, budget=params.budget)
-args.out.parent.mkdir(parents=True, exist_ok=True)
-args.out.write_text(text)
-print(text)
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--metrics", type=Path, required=True)
+    parser.add_argument("--train-logs", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+
+    params = load_params()
+    text = render_report(args.metrics, args.train_logs, params.crop.scales, model=params.model, budget=params.budget)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,4 +1,5 @@
 """Shared fixtures: small valid label tables and raw datasets written to temporary folders."""
+import os
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,8 @@ def real_sample() -> Path:
     if not folder.is_dir():
         pytest.skip("../shared/data/gz_kaggle_sample is absent")
     return folder
+
+
+# No test may reach a model hub or phone home: fail fast instead of retrying for a minute.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
