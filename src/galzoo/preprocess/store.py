@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from galzoo.errors import ConfigError, DataError
 from galzoo.preprocess.crops import SCALES, check_scale, crop_all_scales
 from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE, read_rgb
 from galzoo.preprocess.scale import ScaleResult
+from galzoo.progress import progress_bar
 
 INDEX_FILE = "index.csv"
 INDEX_COLUMNS = ("id", "row", "normalized_side", "major_axis", "status")
@@ -124,7 +123,7 @@ def build_store(
         pool = multiprocessing.Pool(workers) if workers > 1 else None
         try:
             chunks = pool.imap(_crop_chunk, tasks) if pool else map(_crop_chunk, tasks)
-            with tqdm(total=count, unit="img", desc="crop", file=sys.stderr, disable=not progress) as bar:
+            with progress_bar(total=count, unit="img", desc="crop", enabled=progress) as bar:
                 for chunk in chunks:
                     for row, outcome in chunk:
                         if isinstance(outcome, str):

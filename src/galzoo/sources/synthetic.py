@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import sys
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -27,7 +26,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from PIL import Image
-from tqdm import tqdm
 
 from galzoo.errors import ConfigError
 from galzoo.sources.synthetic_render import (
@@ -40,6 +38,7 @@ from galzoo.sources.synthetic_render import (
     sersic_ie,
 )
 from galzoo.tree import ANSWER_COLUMNS, N_ANSWERS, question, question_slice
+from galzoo.progress import progress_bar
 
 __all__ = ["Morphology", "draw_morphology", "simulate_votes", "render_galaxy", "generate_dataset"]
 
@@ -564,8 +563,7 @@ def generate_dataset(out_dir: Path, n_images: int, seed: int, *, workers: int | 
     workers = (os.cpu_count() or 1) if workers is None else workers
     workers = min(workers, n_images)
     tasks = [(seed, i, image_size, jpeg_quality, str(images_dir)) for i in range(n_images)]
-    bar = partial(tqdm, total=n_images, desc="synthetic galaxies", unit="img", file=sys.stderr,
-                  disable=not progress)
+    bar = partial(progress_bar, total=n_images, desc="synthetic galaxies", unit="img", enabled=progress)
     if workers == 1:
         results = list(bar(map(_make_item, tasks)))
     else:

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from tqdm import tqdm
 
 from galzoo.config import Recipe
 from galzoo.errors import GalzooError
 from galzoo.evaluation.regression import predict
+from galzoo.progress import progress_bar
 from galzoo.training.runtime import autocast
 
 
@@ -62,8 +62,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, 
         model.train()
         lr = optimizer.param_groups[0]["lr"]
         running, seen, start = 0.0, 0, time.perf_counter()
-        bar = tqdm(loader, desc=f"{label} epoch {epoch}/{recipe.epochs}", file=sys.stderr,
-                   disable=not progress, leave=False)
+        bar = progress_bar(loader, enabled=progress, desc=f"{label} epoch {epoch}/{recipe.epochs}", leave=False)
         for x, y in bar:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with autocast(device, amp_dtype):
