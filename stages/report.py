@@ -11,11 +11,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--train-logs", type=Path, required=True)
+    parser.add_argument("--predictions", type=Path, required=True, help="folder of <scale>.npz test predictions")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
 
     params = load_params()
-    text = render_report(args.metrics, args.train_logs, params.crop.scales, model=params.model, budget=params.budget)
+    text = render_report(args.metrics, args.train_logs, args.predictions, params.crop.scales, model=params.model,
+                         budget=params.budget)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -8,6 +8,7 @@ import torch
 
 from galzoo.config import load_params
 from galzoo.dataset import open_raw_dataset
+from galzoo.evaluation.bootstrap import paired_difference_interval
 from galzoo.evaluation.logs import read_training_log
 from galzoo.evaluation.regression import enable_dropout_only, regression_scores
 from galzoo.models.checkpoint import load_checkpoint
@@ -89,3 +90,12 @@ def test_regression_scores_are_mse_rmse_and_rmse_per_question():
     assert scores["mse"] == pytest.approx(0.01)
     assert scores["rmse"] == pytest.approx(0.1)
     assert scores["rmse_q11"] == pytest.approx(0.1)
+
+
+def test_paired_bootstrap_interval_excludes_zero_for_a_consistent_difference_and_covers_it_for_none():
+    rng = np.random.default_rng(1)
+    base = rng.gamma(2.0, 0.005, size=300)
+    mean, low, high = paired_difference_interval(base, base + 0.001 + rng.normal(0, 0.0005, 300))
+    assert mean == pytest.approx(-0.001, abs=2e-4) and high < 0
+    _, low, high = paired_difference_interval(base, rng.permutation(base))
+    assert low < 0 < high
