@@ -21,9 +21,10 @@ setup() {
     echo "== installing torch 2.13.0 and galzoo into .venv"
     if [ "${GALZOO_TORCH:-cpu}" = cuda ]; then
       pip install -q torch==2.13.0
-    elif ! pip install -q --no-index torch==2.13.0+cpu 2>/dev/null; then
-      # No local CPU wheel: take it from the PyTorch CPU index (PyPI's default build carries CUDA, several GB).
-      pip install -q torch==2.13.0+cpu --index-url https://download.pytorch.org/whl/cpu
+    elif ! pip install -q torch==2.13.0+cpu 2>/dev/null; then
+      # PyPI has no +cpu build (its default carries CUDA, several GB): take torch from the PyTorch CPU index.
+      pip install -q torch==2.13.0+cpu --index-url https://download.pytorch.org/whl/cpu \
+        --extra-index-url https://pypi.org/simple
     fi
     pip install -q -c constraints.txt -e ".[dev]"
     echo "$want" > "$stamp"
