@@ -34,7 +34,6 @@ from galzoo.preprocess.scale import (
 from galzoo.preprocess.store import INDEX_COLUMNS
 
 SIZE = 424
-REAL_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "gz_kaggle_sample" / "images"
 REAL_IMAGES_CHECKED = 50
 
 
@@ -130,10 +129,8 @@ def test_normalized_side_equals_the_plain_skimage_recipe_on_synthetic_images(rgb
     assert find_normalized_side(rgb).major_axis == pytest.approx(skimage_major_axis(rgb), rel=0.01)
 
 
-def test_normalized_side_equals_the_plain_skimage_recipe_on_real_images():
-    if not REAL_SAMPLE.is_dir():
-        pytest.skip(f"real Kaggle sample not present at {REAL_SAMPLE}")
-    paths = sorted(REAL_SAMPLE.glob("*.jpg"))[:REAL_IMAGES_CHECKED]
+def test_normalized_side_equals_the_plain_skimage_recipe_on_real_images(real_sample):
+    paths = sorted(real_sample.glob("*.jpg"))[:REAL_IMAGES_CHECKED]
     for path in paths:
         rgb = read_rgb(path)
         assert find_normalized_side(rgb).major_axis == pytest.approx(skimage_major_axis(rgb), rel=0.01), path

@@ -19,6 +19,8 @@ def _models(_args) -> None:
 
 def _compare_real(args) -> None:
     """Statistics and crop gallery of the synthetic data beside a folder of real Kaggle images."""
+    import pandas as pd
+
     from galzoo.preprocess.gallery import plot_scale_gallery
     from galzoo.realism import folder_statistics, plot_synthetic_vs_real
 
@@ -31,8 +33,7 @@ def _compare_real(args) -> None:
     synthetic_stats = folder_statistics(synthetic)
     plot_synthetic_vs_real(synthetic_stats, real_stats, args.out / "synthetic_vs_real.png")
     plot_scale_gallery(real[: args.gallery], args.out / "crop_gallery_real.png", n=args.gallery)
-    summary = {"real": real_stats.median(), "synthetic": synthetic_stats.median()}
-    print("medians:\n" + str(__import__("pandas").DataFrame(summary)))
+    print("medians:\n" + str(pd.DataFrame({"real": real_stats.median(), "synthetic": synthetic_stats.median()})))
 
 
 def build_parser() -> argparse.ArgumentParser:
