@@ -33,7 +33,8 @@ class ScaleData:
         split = read_split(split_path)
         self.task = get_task(task_name)
         row_of = pd.Series(index["row"].to_numpy(), index=index["id"].astype(str))
-        label_ids = labels.index.astype(str)
+        task_ids, task_targets = self.task.select(labels)
+        task_ids = pd.Index(task_ids.astype(str))
         self.subsets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for subset in ("train", "val", "test"):
             ids = split.loc[split["subset"] == subset, "id"].astype(str)
@@ -41,12 +42,11 @@ class ScaleData:
             if len(missing):
                 raise DataError(f"{split_path}: {len(missing)} {subset} id(s) are not in the crop index "
                                 f"{crops_dir / 'index.csv'}, e.g. {list(missing[:5])}: re-run crop and split")
-            unlabelled = ids[~ids.isin(label_ids)]
-            if len(unlabelled):
-                raise DataError(f"{split_path}: {len(unlabelled)} {subset} id(s) have no labels row, "
-                                f"e.g. {list(unlabelled[:5])}")
-            targets = self.task.targets(labels.set_axis(label_ids).loc[ids])
-            self.subsets[subset] = (ids.to_numpy(), row_of.loc[ids].to_numpy(), targets)
+            positions = task_ids.get_indexer(ids)
+            if (positions < 0).any():
+                raise DataError(f"{split_path}: {int((positions < 0).sum())} {subset} id(s) have no labels row or "
+                                f"are not selected by task {self.task.name}, e.g. {list(ids[positions < 0][:5])}")
+            self.subsets[subset] = (ids.to_numpy(), row_of.loc[ids].to_numpy(), task_targets[positions])
 
     def dataset(self, subset: str, mean, std, transform=None) -> ArrayDataset:
         _, rows, targets = self.subsets[subset]

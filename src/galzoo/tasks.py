@@ -1,4 +1,9 @@
-"""Label views of ``labels.csv``: what a model is asked to predict, derived in code, never stored twice."""
+"""Label views of ``labels.csv``: what a model is asked to predict, derived in code, never stored twice.
+
+A task selects the galaxies it can use and turns their 37 cumulative vote fractions into targets:
+``votes37`` keeps every galaxy and all 37 fractions; ``gz2_5class`` keeps the "clean" galaxies of Dai & Tong
+(2018, Table 1) and gives each one of five class indices.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,24 +12,78 @@ import numpy as np
 import pandas as pd
 
 from galzoo import tree
-from galzoo.errors import ConfigError
+from galzoo.errors import ConfigError, DataError
+
+#: Dai & Tong 2018, Table 1: thresholds on per-question (conditional) vote fractions.
+SMOOTH_MIN = 0.469          # f_smooth (Q1 answer 1)
+FEATURES_MIN = 0.430        # f_features-or-disk (Q1 answer 2)
+SHAPE_MIN = 0.50            # f_completely-round / f_in-between / f_cigar (Q7)
+EDGE_ON_YES_MIN = 0.602     # f_edge-on yes (Q2 answer 1)
+EDGE_ON_NO_MIN = 0.715      # f_edge-on no (Q2 answer 2)
+SPIRAL_YES_MIN = 0.619      # f_spiral yes (Q4 answer 1)
+
+GZ2_5CLASS_NAMES = ("completely round smooth", "in-between smooth", "cigar-shaped smooth", "edge-on", "spiral")
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str            # "regression": targets in [0, 1], MSE loss
+    kind: str            # "regression" (targets in [0, 1], MSE) or "classification" (class indices)
     num_outputs: int
     description: str
+    class_names: tuple[str, ...] = ()
 
-    def targets(self, labels: pd.DataFrame) -> np.ndarray:
-        """Targets for the rows of ``labels`` (indexed by GalaxyID), float32."""
-        return labels[list(tree.ANSWER_COLUMNS)].to_numpy(np.float32)
+    def select(self, labels: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
+        """The GalaxyIDs this task uses and their targets (float32 fractions or int64 class indices)."""
+        values = labels[list(tree.ANSWER_COLUMNS)].to_numpy(np.float64)
+        if self.kind == "regression":
+            return labels.index, values.astype(np.float32)
+        classes = gz2_5class_labels(values)
+        keep = classes >= 0
+        return labels.index[keep], classes[keep]
+
+
+def gz2_5class_labels(cumulative: np.ndarray) -> np.ndarray:
+    """Dai & Tong's five clean classes from the 37 cumulative Kaggle fractions: 0..4, or -1 for none.
+
+    Their thresholds apply to per-question fractions, so each cumulative answer is divided by its
+    question's total (``tree.conditional_fractions``): e.g. f_round = Class7.1 / (Class7.1 + 7.2 + 7.3),
+    f_edge-on = Class2.1 / (Class2.1 + Class2.2). A galaxy meeting two classes' thresholds at once (possible
+    because f_smooth >= 0.469 and f_features >= 0.430 can both hold) is not "clean" and gets -1; so does one
+    meeting none.
+    """
+    f = tree.conditional_fractions(cumulative)
+    col = tree.COLUMN_INDEX
+    smooth = f[:, col["Class1.1"]] >= SMOOTH_MIN
+    features = f[:, col["Class1.2"]] >= FEATURES_MIN
+    members = np.stack([
+        smooth & (f[:, col["Class7.1"]] >= SHAPE_MIN),
+        smooth & (f[:, col["Class7.2"]] >= SHAPE_MIN),
+        smooth & (f[:, col["Class7.3"]] >= SHAPE_MIN),
+        features & (f[:, col["Class2.1"]] >= EDGE_ON_YES_MIN),
+        features & (f[:, col["Class2.2"]] >= EDGE_ON_NO_MIN) & (f[:, col["Class4.1"]] >= SPIRAL_YES_MIN),
+    ], axis=1)
+    clean = members.sum(axis=1) == 1
+    return np.where(clean, members.argmax(axis=1), -1).astype(np.int64)
+
+
+def class_counts(task: Task, labels: pd.DataFrame) -> dict[str, int]:
+    """Galaxies per class after selection; an empty class is an error naming it."""
+    _, targets = task.select(labels)
+    counts = {name: int((targets == i).sum()) for i, name in enumerate(task.class_names)}
+    empty = [name for name, n in counts.items() if n == 0]
+    if empty:
+        raise DataError(f"task {task.name}: no galaxy of class(es) {', '.join(empty)} after selection "
+                        f"({len(labels)} galaxies in labels.csv, counts {counts})")
+    return counts
 
 
 TASKS = {
     "votes37": Task("votes37", "regression", tree.N_ANSWERS,
                     "the 37 cumulative Galaxy Zoo vote fractions (Kaggle Galaxy Challenge)"),
+    "gz2_5class": Task("gz2_5class", "classification", len(GZ2_5CLASS_NAMES),
+                       "Dai & Tong 2018: five clean morphology classes selected by vote-fraction thresholds",
+                       GZ2_5CLASS_NAMES),
 }
 
 
