@@ -65,4 +65,4 @@ def create_model(name: str, *, num_outputs: int, input_size: int, output_layer: 
 
 
 def _import_families() -> None:
-    from galzoo.models import kabani, timm_models  # noqa: F401  (registration side effects)
+    from galzoo.models import dai_resnet, dieleman, imagenet, kabani, timm_models  # noqa: F401  (registration side effects)
