@@ -34,6 +34,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from galzoo.models.layers import he_init
 from galzoo.models.registry import register_model
 
 INPUT_SIZE = 64
@@ -124,14 +125,7 @@ class PreActResNet(nn.Module):
 
     def reset_parameters(self) -> None:
         """He et al. (2015) initialisation, as Dai & Tong state (sec. 4.5)."""
-        for module in self.modules():
-            if isinstance(module, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        he_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.groups(self.stem(x)))

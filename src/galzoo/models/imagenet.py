@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from galzoo.compat import patch_torchvision
+from galzoo.models.layers import he_init
 from galzoo.models.registry import register_model
 
 patch_torchvision()
@@ -66,18 +67,6 @@ INCEPTION_INPUT_SIZE = 139
 def _check_input_size(name: str, input_size: int) -> None:
     if input_size < MIN_INPUT_SIZE:
         raise ValueError(f"{name} needs an input size of at least {MIN_INPUT_SIZE} px, got {input_size}")
-
-
-def _he_init(model: nn.Module) -> None:
-    """He (Kaiming) normal weights for convolutions and linear layers, zero biases, identity batch-norm."""
-    for module in model.modules():
-        if isinstance(module, (nn.Conv2d, nn.Linear)):
-            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-        elif isinstance(module, nn.BatchNorm2d):
-            nn.init.ones_(module.weight)
-            nn.init.zeros_(module.bias)
 
 
 def _flat_features(features: nn.Module, input_size: int) -> int:
@@ -129,7 +118,7 @@ class AlexNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Linear(FC_WIDTH, num_outputs),
         )
-        _he_init(self)
+        he_init(self)
 
     def forward(self, x):
         return self.classifier(self.features(x))
@@ -182,7 +171,7 @@ class VGG16(nn.Module):
             nn.Dropout(DROPOUT),
             nn.Linear(FC_WIDTH, num_outputs),
         )
-        _he_init(self)
+        he_init(self)
 
     def forward(self, x):
         return self.classifier(self.features(x))

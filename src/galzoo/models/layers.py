@@ -7,6 +7,19 @@ from torch import nn
 from galzoo import tree
 
 
+def he_init(model: nn.Module) -> None:
+    """He et al. (2015) initialisation: Kaiming-normal (fan-in, ReLU gain) weights for convolutions and
+    linear layers, zero biases, identity batch-norm. Dai & Tong state it for their networks (sec. 4.5)."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+
 class UntiedBiasConv2d(nn.Module):
     """A 'same'-padded convolution with one bias per output channel *and position* (untied biases).
 
