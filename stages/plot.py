@@ -18,7 +18,6 @@ from galzoo.stage import run_stage
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--raw", type=Path, required=True)
-    parser.add_argument("--crops", type=Path, required=True)
     parser.add_argument("--train-logs", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--predictions", type=Path, required=True)

@@ -26,14 +26,14 @@ def _torchvision_compiled_ops_load() -> bool:
     spec = importlib.util.find_spec("torchvision")
     if spec is None or not spec.submodule_search_locations:
         return False
-    libs = list(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"))
-    for lib in libs:
-        try:
-            torch.ops.load_library(str(lib))
-            return True
-        except (OSError, RuntimeError):
-            return False
-    return False
+    lib = next(Path(next(iter(spec.submodule_search_locations))).glob("_C*.so"), None)
+    if lib is None:
+        return False
+    try:
+        torch.ops.load_library(str(lib))
+    except (OSError, RuntimeError):
+        return False
+    return True
 
 
 def patch_torchvision() -> None:

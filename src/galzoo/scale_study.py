@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from galzoo.config import Params
-from galzoo.dataset import open_raw_dataset
 from galzoo.errors import DataError
 from galzoo.evaluation.regression import predict, regression_scores
+from galzoo.labels import read_labels
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.preprocess.store import load_index, load_store
@@ -29,7 +29,7 @@ class ScaleData:
     def __init__(self, crops_dir: Path, raw_dir: Path, split_path: Path, scale: str, task_name: str):
         self.images = load_store(crops_dir, scale)
         index = load_index(crops_dir)
-        labels = open_raw_dataset(raw_dir).labels
+        labels = read_labels(raw_dir / "labels.csv")  # images were matched to labels by the crop stage
         split = read_split(split_path)
         self.task = get_task(task_name)
         row_of = pd.Series(index["row"].to_numpy(), index=index["id"].astype(str))

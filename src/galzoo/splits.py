@@ -56,8 +56,3 @@ def read_split(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: unknown subset(s) {sorted(unknown)}; expected {list(SUBSETS)}")
     return split
 
-
-def subset_ids(split: pd.DataFrame, subset: str) -> pd.Index:
-    if subset not in SUBSETS:
-        raise DataError(f"unknown subset {subset!r}; expected one of {list(SUBSETS)}")
-    return pd.Index(split.loc[split["subset"] == subset, "id"])
