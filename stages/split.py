@@ -16,7 +16,7 @@ def main() -> None:
 
     params = load_params()
     split = make_split(load_index(args.crops)["id"], test_fraction=params.split.test_fraction,
-                       val_fraction=params.split.val_fraction, seed=params.seed)
+                       val_fraction=params.split.val_fraction, seed=params.scale_study.seed)
     write_split(split, args.out)
     print(split["subset"].value_counts().to_string())
 

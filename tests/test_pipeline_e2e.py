@@ -13,11 +13,14 @@ import yaml
 from tests.conftest import REPO_ROOT
 
 TINY = {
-    "data.synthetic.n_images": 48,
+    "data.synthetic.n_images": 120,  # enough for a few galaxies of each of the five classes
     "crop.workers": 1,
     "split.test_fraction": 0.25,
     "split.val_fraction": 0.25,
     "scale_study.budgets": {"embedded": {"epochs": 1, "batch_size": 8, "lr": 0.01, "lr_drop_epochs": [1]}},
+    "classifier.split": {"test_fraction": 0.25, "val_fraction": 0.25},
+    "classifier.budgets": {"embedded": {"iterations": 2, "batch_size": 8, "lr": 0.01, "eval_every": 1,
+                                        "lr_drop_iterations": [1]}},
 }
 
 
@@ -71,19 +74,47 @@ def test_repro_writes_the_plots_and_a_report_with_the_paper_column(project):
     assert "| normalized |" in report and "0.0084" in report
 
 
+def test_repro_trains_and_scores_the_default_classifier_with_intervals(project):
+    root, _ = project
+    counts = json.loads((root / "metrics" / "classifier" / "class_counts.json").read_text())
+    assert all(n["test"] >= 1 and n["val"] >= 1 and n["train"] >= 1 for n in counts["classes"].values())
+    metrics = json.loads((root / "metrics" / "classifier" / "test.json").read_text())
+    assert metrics["model"] == "dai_resnet26" and metrics["task"] == "gz2_5class"
+    assert metrics["n_test"] == sum(n["test"] for n in counts["classes"].values())
+    ci = metrics["ci95"]["accuracy"]
+    assert ci["low"] <= metrics["accuracy"] <= ci["high"]
+    assert set(metrics["per_view_accuracy"]) == {"Q180", "Q200", "Q220", "Q240"}
+    for png in ("confusion_matrix", "roc", "filters", "feature_maps"):
+        assert (root / "plots" / "classifier" / f"{png}.png").stat().st_size > 1000
+
+
+def test_dvc_plots_show_includes_the_confusion_plot(project):
+    root, env = project
+    run(["dvc", "plots", "show", "-o", "plots_html"], root, env)
+    html = (root / "plots_html" / "index.html").read_text()
+    assert "Confusion matrix of the classifier (test set)" in html
+    assert '"mark": "rect"' in html  # DVC's confusion template: one rect per (actual, predicted) cell
+
+
 def test_a_second_repro_has_nothing_to_do(project):
     root, env = project
     assert "Data and pipelines are up to date" in run(["dvc", "status"], root, env)
 
 
 @pytest.mark.slow
-def test_exp_run_with_efficientnet_appears_in_exp_show_beside_the_baseline(project):
+def test_the_documented_sweep_gives_the_comparison_table_and_every_runs_plots(project):
     root, env = project
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "baseline results"], root, env)
-    run(["dvc", "exp", "run", "-S", "model=efficientnet_b0", "-n", "effnet"], root, env)
-    shown = json.loads(run(["dvc", "exp", "show", "--json"], root, env))
-    names = json.dumps(shown)
-    assert "effnet" in names and "efficientnet_b0" in names
+    run(["dvc", "exp", "run", "--queue", "-S", "model=efficientnet_b0,kabani_maxout", "-S", "seed=1,2"], root, env)
+    run(["dvc", "exp", "run", "--run-all"], root, env)
     diff = run(["dvc", "metrics", "diff", "--json"], root, env)
     assert "deterministic.mse" in diff
+    table = run([sys.executable, "-m", "galzoo.cli", "report", "--out", "comparison.md", "--plots-dir", "sweep"],
+                root, env)
+    assert "| efficientnet_b0 | 1, 2 |" in table and "| kabani_maxout | 1, 2 |" in table
+    assert "| dai_resnet26 | 2016 |" in table and "95.21" in table  # the baseline run, beside the paper
+    for model in ("efficientnet_b0", "kabani_maxout"):
+        for seed in (1, 2):
+            for kind in ("confusion_matrix", "roc"):
+                assert (root / "sweep" / f"{model}_seed{seed}_{kind}.png").stat().st_size > 1000

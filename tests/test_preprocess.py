@@ -21,7 +21,7 @@ from galzoo.preprocess import (
     load_store,
     read_rgb,
 )
-from galzoo.preprocess.crops import centre_offsets
+from galzoo.preprocess.crops import centre_offsets, resize_square
 from galzoo.preprocess.scale import (
     FALLBACK_SIDE,
     LABEL_WINDOW,
@@ -263,12 +263,22 @@ def test_centre_crop_rounding():
         centre_crop(rgb, 6)
 
 
-def test_unknown_scale_is_a_config_error_listing_the_valid_ones():
+def test_unknown_scale_is_a_config_error_naming_the_valid_forms():
     assert check_scale("crop64") == "crop64"
-    with pytest.raises(ConfigError, match=r"'crop128'.*normalized, crop64, crop256"):
-        check_scale("crop128")
-    with pytest.raises(ConfigError, match="crop128"):
-        crop_all_scales(disc_image(50), scales=("crop128",))
+    assert check_scale("crop240") == "crop240"
+    for bad in ("crop", "crop0", "centre64", "crop64px"):
+        with pytest.raises(ConfigError, match=rf"'{bad}'.*'normalized' or a centre crop 'crop<N>'"):
+            check_scale(bad)
+    with pytest.raises(ConfigError, match="crop0"):
+        crop_all_scales(disc_image(50), scales=("crop0",))
+
+
+def test_any_centre_crop_size_is_a_view():
+    image = disc_image(50)
+    views, _ = crop_all_scales(image, output_size=120, scales=("crop240",))
+    assert views["crop240"].shape == (120, 120, 3)
+    expected = resize_square(centre_crop(image, 240), 120)
+    np.testing.assert_array_equal(views["crop240"], expected)
 
 
 # --- reading images ---------------------------------------------------------------------------------
@@ -405,8 +415,8 @@ def test_build_store_refuses_bad_arguments(good_images, tmp_path):
         build_store(good_images, [1], tmp_path / "store", progress=False)
     with pytest.raises(DataError, match="duplicate image ids"):
         build_store(good_images[:2], [7, 7], tmp_path / "store", progress=False)
-    with pytest.raises(ConfigError, match="crop32"):
-        build_store(good_images, list(range(len(good_images))), tmp_path / "store", scales=("crop32",))
+    with pytest.raises(ConfigError, match="centre32"):
+        build_store(good_images, list(range(len(good_images))), tmp_path / "store", scales=("centre32",))
 
 
 def test_load_store_explains_what_is_missing_or_inconsistent(good_images, tmp_path):
@@ -414,7 +424,9 @@ def test_load_store_explains_what_is_missing_or_inconsistent(good_images, tmp_pa
     with pytest.raises(DataError, match="crop64.npy.*not found"):
         load_store(store, "crop64")
     build_store(good_images, list(range(len(good_images))), store, workers=1, progress=False)
-    with pytest.raises(ConfigError, match="crop99"):
+    with pytest.raises(ConfigError, match="centre99"):
+        load_store(store, "centre99")
+    with pytest.raises(DataError, match="crop99.npy.*not found"):
         load_store(store, "crop99")
     load_index(store).iloc[:-1].to_csv(store / "index.csv", index=False)
     rows = len(good_images)

@@ -36,6 +36,32 @@ def _compare_real(args) -> None:
     print("medians:\n" + str(pd.DataFrame({"real": real_stats.median(), "synthetic": synthetic_stats.median()})))
 
 
+def _report(args) -> None:
+    """The CNN comparison table from the DVC experiments (or a saved ``dvc exp show --json``)."""
+    import json
+
+    from galzoo.comparison import extract_run_plots, read_exp_show, render_comparison, runs_from_exp_show
+
+    if args.exp_json:
+        if not args.exp_json.is_file():
+            raise GalzooError(f"{args.exp_json}: file not found (expected the output of dvc exp show --json)")
+        try:
+            exp_show = json.loads(args.exp_json.read_text())
+        except json.JSONDecodeError as exc:
+            raise GalzooError(f"{args.exp_json}: not JSON ({exc}); expected the output of dvc exp show --json")
+    else:
+        exp_show = read_exp_show(args.repo)
+    runs = [r for r in runs_from_exp_show(exp_show) if args.task is None or r.metrics["task"] == args.task]
+    text = render_comparison(runs)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    print(text)
+    if args.plots_dir:
+        for path in extract_run_plots(runs, args.plots_dir, args.repo):
+            print(path, file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galzoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -47,6 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--limit", type=int, default=1000, help="images per folder to measure")
     compare.add_argument("--gallery", type=int, default=8, help="galaxies in the real crop gallery")
     compare.set_defaults(run=_compare_real)
+    report = commands.add_parser("report", help="the CNN comparison table from the DVC experiments")
+    report.add_argument("--task", default="gz2_5class", help="only runs of this task (default gz2_5class)")
+    report.add_argument("--exp-json", type=Path, help="read a saved `dvc exp show --json` instead of running it")
+    report.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")
+    report.add_argument("--out", type=Path, help="also write the markdown table to this file")
+    report.add_argument("--plots-dir", type=Path, help="copy every run's confusion and ROC PNGs into this folder")
+    report.set_defaults(run=_report)
     return parser
 
 

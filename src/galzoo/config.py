@@ -71,6 +71,8 @@ class AugmentParams:
 
 @dataclass(frozen=True)
 class ScaleStudyParams:
+    model: str
+    seed: int
     output_layer: Literal["linear", "tree"]
     standardize: Literal["per_channel", "none"]
     recipe: Recipe
@@ -78,15 +80,77 @@ class ScaleStudyParams:
     budgets: dict[str, dict[str, Any]]
 
     def recipe_for(self, budget: str) -> Recipe:
-        """The paper recipe with the named budget's overrides applied (``paper`` = no overrides)."""
-        if budget == "paper":
-            return self.recipe
-        if budget not in self.budgets:
-            raise ConfigError(f"budget: unknown budget {budget!r}; choose 'paper' or one of "
-                              f"{sorted(self.budgets)} (scale_study.budgets)")
-        overrides = self.budgets[budget]
-        merged = {**dataclasses.asdict(self.recipe), **overrides}
-        return _build(Recipe, merged, f"scale_study.budgets.{budget}")
+        return _apply_budget(self.recipe, self.budgets, budget, "scale_study")
+
+
+@dataclass(frozen=True)
+class ClassifierSplitParams:
+    test_fraction: float
+    val_fraction: float
+
+
+@dataclass(frozen=True)
+class ClassifierCropParams:
+    source_side: int
+    store_size: int
+
+
+@dataclass(frozen=True)
+class ClassifierAugmentParams:
+    train_sides: list[int]
+    resize: int
+    input_size: int
+    rotate90: bool
+    hflip_p: float
+    brightness: float
+    contrast: list[float]
+    saturation: list[float]
+    hue: float
+
+
+@dataclass(frozen=True)
+class ClassifierRecipe:
+    optimizer: Literal["sgd"]
+    momentum: float
+    nesterov: bool
+    weight_decay: float
+    batch_size: int
+    lr: float
+    lr_drop_iterations: list[int]
+    lr_drop_factor: float
+    iterations: int
+    eval_every: int
+
+
+@dataclass(frozen=True)
+class VisualizeParams:
+    galaxies_per_class: int = 2
+    feature_maps: int = 8
+
+
+@dataclass(frozen=True)
+class ClassifierParams:
+    split: ClassifierSplitParams
+    crop: ClassifierCropParams
+    augment: ClassifierAugmentParams
+    test_sides: list[int]
+    recipe: ClassifierRecipe
+    budgets: dict[str, dict[str, Any]]
+    visualize: VisualizeParams = field(default_factory=VisualizeParams)
+
+    def recipe_for(self, budget: str) -> ClassifierRecipe:
+        return _apply_budget(self.recipe, self.budgets, budget, "classifier")
+
+
+def _apply_budget(recipe, budgets: dict[str, dict[str, Any]], budget: str, section: str):
+    """The paper recipe with the named budget's overrides applied (``paper`` = no overrides)."""
+    if budget == "paper":
+        return recipe
+    if budget not in budgets:
+        raise ConfigError(f"budget: unknown budget {budget!r}; choose 'paper' or one of "
+                          f"{sorted(budgets)} ({section}.budgets)")
+    merged = {**dataclasses.asdict(recipe), **budgets[budget]}
+    return _build(type(recipe), merged, f"{section}.budgets.{budget}")
 
 
 @dataclass(frozen=True)
@@ -106,18 +170,25 @@ class RuntimeParams:
 class Params:
     seed: int
     model: str
-    task: Literal["votes37"]
+    task: str
     budget: str
     data: DataParams
     crop: CropParams
     split: SplitParams
     scale_study: ScaleStudyParams
+    classifier: ClassifierParams
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 
     @property
     def recipe(self) -> Recipe:
+        """The scale study's recipe under the selected budget."""
         return self.scale_study.recipe_for(self.budget)
+
+    @property
+    def classifier_recipe(self) -> ClassifierRecipe:
+        """The classifier stages' recipe (Dai & Tong's) under the selected budget."""
+        return self.classifier.recipe_for(self.budget)
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
@@ -140,8 +211,14 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> Params:
 def _check_values(p: Params) -> None:
     from galzoo.models.registry import check_model_name
     from galzoo.preprocess.crops import check_scale
+    from galzoo.tasks import get_task
 
     check_model_name(p.model)
+    check_model_name(p.scale_study.model, key="scale_study.model")
+    if get_task(p.task).kind != "classification":
+        raise ConfigError(f"task: {p.task!r} is not a classification task; the classifier stages train "
+                          f"classification tasks (the 37-answer task votes37 is trained by the scale study, "
+                          f"whose network is scale_study.model)")
     for scale in p.crop.scales:
         check_scale(scale)
     if not p.crop.scales:
@@ -156,6 +233,35 @@ def _check_values(p: Params) -> None:
         _positive(f"scale_study.recipe.{key}", getattr(recipe, key))
     _positive("scale_study.recipe.lr", recipe.lr)
     _positive("evaluate.batch_size", p.evaluate.batch_size)
+    _check_classifier(p.classifier, p.classifier_recipe)
+
+
+def _check_classifier(c: ClassifierParams, recipe: ClassifierRecipe) -> None:
+    for key, value in (("split.test_fraction", c.split.test_fraction), ("split.val_fraction", c.split.val_fraction)):
+        if not 0 < value < 1:
+            raise ConfigError(f"classifier.{key}: expected a fraction in (0, 1), got {value}")
+    low, high = _pair("classifier.augment.train_sides", c.augment.train_sides)
+    sides = [low, high, *c.test_sides]
+    if not c.test_sides:
+        raise ConfigError("classifier.test_sides: expected at least one test crop side")
+    if min(sides) < 1 or max(sides) > c.crop.source_side:
+        raise ConfigError(f"classifier: crop sides {sides} must lie in [1, classifier.crop.source_side = "
+                          f"{c.crop.source_side}], the stored centre crop")
+    if not c.augment.input_size <= c.augment.resize:
+        raise ConfigError(f"classifier.augment.input_size ({c.augment.input_size}) must not exceed "
+                          f"classifier.augment.resize ({c.augment.resize})")
+    for key in ("contrast", "saturation"):
+        _pair(f"classifier.augment.{key}", getattr(c.augment, key))
+    for key in ("batch_size", "iterations", "eval_every", "lr"):
+        _positive(f"classifier.recipe.{key}", getattr(recipe, key))
+    _positive("classifier.crop.store_size", c.crop.store_size)
+    _positive("classifier.visualize.galaxies_per_class", c.visualize.galaxies_per_class)
+
+
+def _pair(key: str, values: list) -> tuple:
+    if len(values) != 2 or values[0] > values[1]:
+        raise ConfigError(f"{key}: expected [low, high] with low <= high, got {values}")
+    return values[0], values[1]
     _positive("evaluate.nondeterministic_passes", p.evaluate.nondeterministic_passes)
 
 

@@ -6,84 +6,53 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from galzoo.config import Params
 from galzoo.errors import DataError
 from galzoo.evaluation.regression import predict, regression_scores
-from galzoo.labels import read_labels
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
-from galzoo.preprocess.store import load_index, load_store
-from galzoo.splits import read_split
-from galzoo.tasks import get_task
 from galzoo.training.augment import scale_study_augmentation
-from galzoo.training.data import ArrayDataset, channel_stats
+from galzoo.training.data import LabelledStore, channel_stats
 from galzoo.training.loop import fit
 from galzoo.training.runtime import autocast_dtype, configure_threads, seed_everything, select_device
 
-
-class ScaleData:
-    """The array store of one scale joined with labels and split: rows and targets per subset."""
-
-    def __init__(self, crops_dir: Path, raw_dir: Path, split_path: Path, scale: str, task_name: str):
-        self.images = load_store(crops_dir, scale)
-        index = load_index(crops_dir)
-        labels = read_labels(raw_dir / "labels.csv")  # images were matched to labels by the crop stage
-        split = read_split(split_path)
-        self.task = get_task(task_name)
-        row_of = pd.Series(index["row"].to_numpy(), index=index["id"].astype(str))
-        task_ids, task_targets = self.task.select(labels)
-        task_ids = pd.Index(task_ids.astype(str))
-        self.subsets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for subset in ("train", "val", "test"):
-            ids = split.loc[split["subset"] == subset, "id"].astype(str)
-            missing = ids[~ids.isin(row_of.index)]
-            if len(missing):
-                raise DataError(f"{split_path}: {len(missing)} {subset} id(s) are not in the crop index "
-                                f"{crops_dir / 'index.csv'}, e.g. {list(missing[:5])}: re-run crop and split")
-            positions = task_ids.get_indexer(ids)
-            if (positions < 0).any():
-                raise DataError(f"{split_path}: {int((positions < 0).sum())} {subset} id(s) have no labels row or "
-                                f"are not selected by task {self.task.name}, e.g. {list(ids[positions < 0][:5])}")
-            self.subsets[subset] = (ids.to_numpy(), row_of.loc[ids].to_numpy(), task_targets[positions])
-
-    def dataset(self, subset: str, mean, std, transform=None) -> ArrayDataset:
-        _, rows, targets = self.subsets[subset]
-        return ArrayDataset(self.images, rows, targets, mean, std, transform)
+TASK = "votes37"
+"""The scale study predicts the 37 vote fractions (Kabani & El-Sakka's MSE on the Kaggle columns)."""
 
 
 def train_scale(params: Params, scale: str, *, crops_dir: Path, raw_dir: Path, split_path: Path,
                 model_path: Path, live_dir: Path, progress: bool = True) -> None:
-    """Train ``params.model`` on one scale with the scale-study recipe and save it with its metadata."""
+    """Train ``scale_study.model`` on one scale with the scale-study recipe and save it with its metadata."""
     from dvclive import Live
 
+    study = params.scale_study
     configure_threads(params.runtime.threads)
-    seed_everything(params.seed)
+    seed_everything(study.seed)
     device = select_device(params.runtime.device)
     amp = autocast_dtype(params.runtime.precision, device)
-    data = ScaleData(crops_dir, raw_dir, split_path, scale, params.task)
+    data = LabelledStore(crops_dir, raw_dir, split_path, scale, TASK)
     _, train_rows, _ = data.subsets["train"]
-    if params.scale_study.standardize == "per_channel":
+    if study.standardize == "per_channel":
         mean, std = channel_stats(data.images, train_rows)
     else:
         mean, std = np.zeros(3, np.float32), np.full(3, 255.0, np.float32)
-    augmentation = scale_study_augmentation(params.scale_study.augment, seed=params.seed)
+    augmentation = scale_study_augmentation(study.augment, seed=study.seed)
     train_set = data.dataset("train", mean, std, augmentation)
     val_set = data.dataset("val", mean, std)
     recipe = params.recipe
-    model = create_model(params.model, num_outputs=data.task.num_outputs, input_size=params.crop.output_size,
-                         output_layer=params.scale_study.output_layer)
-    print(f"[{scale}] {params.model} on {device} ({'fp32' if amp is None else 'bf16 autocast'}): "
+    model = create_model(study.model, num_outputs=data.task.num_outputs, input_size=params.crop.output_size,
+                         output_layer=study.output_layer)
+    print(f"[{scale}] {study.model} on {device} ({'fp32' if amp is None else 'bf16 autocast'}): "
           f"{len(train_set)} train / {len(val_set)} val images, {recipe.epochs} epochs, budget {params.budget}",
           file=sys.stderr)
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        fit(model, train_set, val_set, recipe, device=device, amp_dtype=amp, seed=params.seed,
+        fit(model, train_set, val_set, recipe, device=device, amp_dtype=amp, seed=study.seed,
             eval_batch_size=params.evaluate.batch_size, live=live, progress=progress, label=f"[{scale}]")
     save_checkpoint(model_path, model, {
-        "model": params.model, "task": params.task, "num_outputs": data.task.num_outputs,
-        "input_size": params.crop.output_size, "output_layer": params.scale_study.output_layer, "scale": scale,
-        "mean": mean.tolist(), "std": std.tolist(), "budget": params.budget, "seed": params.seed,
+        "model": study.model, "task": TASK, "num_outputs": data.task.num_outputs,
+        "input_size": params.crop.output_size, "output_layer": study.output_layer, "scale": scale,
+        "mean": mean.tolist(), "std": std.tolist(), "budget": params.budget, "seed": study.seed,
     })
 
 
@@ -95,13 +64,13 @@ def evaluate_scale(params: Params, scale: str, *, crops_dir: Path, raw_dir: Path
     augmentation on, averaged over ``evaluate.nondeterministic_passes`` passes.
     """
     configure_threads(params.runtime.threads)
-    seed_everything(params.seed)
+    seed_everything(params.scale_study.seed)
     device = select_device(params.runtime.device)
     amp = autocast_dtype(params.runtime.precision, device)
     model, meta = load_checkpoint(model_path, device)
     if meta["scale"] != scale:
         raise DataError(f"{model_path}: model was trained on scale {meta['scale']!r}, not {scale!r}")
-    data = ScaleData(crops_dir, raw_dir, split_path, scale, meta["task"])
+    data = LabelledStore(crops_dir, raw_dir, split_path, scale, meta["task"])
     mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
     batch = params.evaluate.batch_size
     pred, true = predict(model, data.dataset("test", mean, std), batch_size=batch, device=device, amp_dtype=amp)
@@ -109,7 +78,7 @@ def evaluate_scale(params: Params, scale: str, *, crops_dir: Path, raw_dir: Path
     passes = []
     for p in range(params.evaluate.nondeterministic_passes):
         augmented = data.dataset("test", mean, std, scale_study_augmentation(params.scale_study.augment,
-                                                                             seed=params.seed + 1 + p))
+                                                                             seed=params.scale_study.seed + 1 + p))
         noisy_pred, _ = predict(model, augmented, batch_size=batch, device=device, amp_dtype=amp, stochastic=True)
         passes.append(regression_scores(noisy_pred, true))
     nondeterministic = {k: float(np.mean([s[k] for s in passes])) for k in ("mse", "rmse")}

@@ -56,3 +56,23 @@ def read_split(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: unknown subset(s) {sorted(unknown)}; expected {list(SUBSETS)}")
     return split
 
+
+
+def make_stratified_split(ids, classes, *, test_fraction: float, val_fraction: float, seed: int) -> pd.DataFrame:
+    """:func:`make_split` within each class, so every subset keeps the class proportions (Dai & Tong's 9:1
+    split "with equal class distribution"). Each class needs at least one image in every subset."""
+    ids, classes = pd.Index(ids), np.asarray(classes)
+    if len(ids) != len(classes):
+        raise DataError(f"{len(ids)} ids but {len(classes)} class labels: expected one label per id")
+    parts = []
+    rng = np.random.default_rng(seed)
+    for label in np.unique(classes):
+        members = ids[classes == label]
+        try:
+            part = make_split(members, test_fraction=test_fraction, val_fraction=val_fraction,
+                              seed=int(rng.integers(2**31)))
+        except DataError as exc:
+            raise DataError(f"class {label} ({len(members)} images): {exc}") from None
+        parts.append(part)
+    split = pd.concat(parts).set_index("id").loc[ids].reset_index()
+    return split

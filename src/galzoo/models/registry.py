@@ -44,10 +44,11 @@ def list_models() -> dict[str, str]:
     return {name: _REGISTRY[name].summary for name in sorted(_REGISTRY)}
 
 
-def check_model_name(name: str) -> None:
+def check_model_name(name: str, key: str = "model") -> None:
+    """A ConfigError naming ``key`` and listing the registered models unless ``name`` is one of them."""
     _import_families()
     if name not in _REGISTRY:
-        raise ConfigError(f"model: unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
+        raise ConfigError(f"{key}: unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
 
 
 def create_model(name: str, *, num_outputs: int, input_size: int, output_layer: str = "linear") -> nn.Module:

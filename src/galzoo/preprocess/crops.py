@@ -4,12 +4,17 @@
 - ``crop64``: the centre 64x64 (at the default 64 px output it is a pure crop, no resampling);
 - ``crop256``: the centre 256x256.
 
+Any ``crop<N>`` names the centre N x N square; the CNN comparison stores ``crop240`` (Dai & Tong's largest
+crop) at 120 px and draws its random crops from it.
+
 Resampling (the paper only says "by interpolation"): shrinking uses Pillow's BOX filter, an exact area
 average over the source pixels each output pixel covers (what OpenCV calls INTER_AREA), so no aliasing and
 no extra blur; enlarging (a normalized side under the output size) uses BILINEAR, since BOX would enlarge by
 pixel replication.
 """
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from PIL import Image
@@ -22,11 +27,21 @@ FIXED_SIDES = {"crop64": 64, "crop256": 256}
 """Crop side (px, on the original image) of the fixed-size views."""
 
 
+_CENTRE_CROP = re.compile(r"crop([1-9][0-9]*)")
+
+
 def check_scale(name: str) -> str:
-    """Return ``name`` if it is one of ``SCALES``; otherwise a ConfigError listing the valid names."""
-    if name not in SCALES:
-        raise ConfigError(f"unknown scale {name!r}: expected one of {', '.join(SCALES)}")
+    """Return ``name`` if it is ``normalized`` or ``crop<N>``; otherwise a ConfigError naming the valid forms."""
+    if name != "normalized" and not _CENTRE_CROP.fullmatch(name):
+        raise ConfigError(f"unknown scale {name!r}: expected 'normalized' or a centre crop 'crop<N>' "
+                          f"(the scale study uses {', '.join(SCALES)})")
     return name
+
+
+def crop_side(name: str, normalized_side: int) -> int:
+    """Side (px, on the original image) of view ``name``: the normalized side, or N of ``crop<N>``."""
+    check_scale(name)
+    return normalized_side if name == "normalized" else int(name[4:])
 
 
 def centre_offsets(height: int, width: int, side: int) -> tuple[int, int]:
@@ -70,6 +85,5 @@ def crop_all_scales(
     for name in scales:
         check_scale(name)
     result = find_normalized_side(rgb)
-    sides = {**FIXED_SIDES, "normalized": result.side}
-    views = {name: resize_square(centre_crop(rgb, sides[name]), output_size) for name in scales}
+    views = {name: resize_square(centre_crop(rgb, crop_side(name, result.side)), output_size) for name in scales}
     return views, result

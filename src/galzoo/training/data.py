@@ -1,9 +1,18 @@
 """Datasets over the uint8 array store: pick rows, augment, standardise, hand tensors to the loop."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
+
+from galzoo.errors import DataError
+from galzoo.labels import read_labels
+from galzoo.preprocess.store import load_index, load_store
+from galzoo.splits import read_split
+from galzoo.tasks import get_task
 
 
 def channel_stats(images: np.ndarray, rows: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -47,3 +56,33 @@ class ArrayDataset(Dataset):
             image = self.transform(image=image)["image"]
         x = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)  # astype copies the read-only memmap
         return (x - self.mean) / self.std, self.targets[index]
+
+
+class LabelledStore:
+    """One array of the store joined with labels.csv, a split and a task: store rows and targets per subset."""
+
+    def __init__(self, crops_dir: Path, raw_dir: Path, split_path: Path, scale: str, task_name: str):
+        self.images = load_store(crops_dir, scale)
+        index = load_index(crops_dir)
+        labels = read_labels(raw_dir / "labels.csv")  # images were matched to labels by the crop stage
+        split = read_split(split_path)
+        self.task = get_task(task_name)
+        row_of = pd.Series(index["row"].to_numpy(), index=index["id"].astype(str))
+        task_ids, task_targets = self.task.select(labels)
+        task_ids = pd.Index(task_ids.astype(str))
+        self.subsets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for subset in ("train", "val", "test"):
+            ids = split.loc[split["subset"] == subset, "id"].astype(str)
+            missing = ids[~ids.isin(row_of.index)]
+            if len(missing):
+                raise DataError(f"{split_path}: {len(missing)} {subset} id(s) are not in the crop index "
+                                f"{crops_dir / 'index.csv'}, e.g. {list(missing[:5])}: re-run crop and split")
+            positions = task_ids.get_indexer(ids)
+            if (positions < 0).any():
+                raise DataError(f"{split_path}: {int((positions < 0).sum())} {subset} id(s) have no labels row or "
+                                f"are not selected by task {self.task.name}, e.g. {list(ids[positions < 0][:5])}")
+            self.subsets[subset] = (ids.to_numpy(), row_of.loc[ids].to_numpy(), task_targets[positions])
+
+    def dataset(self, subset: str, mean, std, transform=None) -> ArrayDataset:
+        _, rows, targets = self.subsets[subset]
+        return ArrayDataset(self.images, rows, targets, mean, std, transform)

@@ -1,16 +1,18 @@
 """The training loop: short enough to read in one sitting (nanoGPT style), shared by every study."""
 from __future__ import annotations
 
+import itertools
 import math
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from galzoo.config import Recipe
+from galzoo.config import ClassifierRecipe, Recipe
 from galzoo.errors import GalzooError
 from galzoo.evaluation.regression import predict
 from galzoo.progress import progress_bar
@@ -29,7 +31,7 @@ class History:
     images_per_second: list[float] = field(default_factory=list)
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, recipe: Recipe | ClassifierRecipe) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                            nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
 
@@ -95,3 +97,61 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, 
             live.log_metric("images_per_second", seen / elapsed)
             live.next_step()
     return history
+
+
+def fit_iterations(model: nn.Module, train_set: Dataset, recipe: ClassifierRecipe, *, loss_fn: nn.Module,
+                   validate: Callable[[nn.Module], dict[str, float]], device: torch.device,
+                   amp_dtype: torch.dtype | None, seed: int, live=None, progress: bool = True,
+                   label: str = "") -> dict[str, float]:
+    """Train for ``recipe.iterations`` SGD steps (Dai & Tong count iterations, not epochs), dividing the lr
+    by ``1 / lr_drop_factor`` at each of ``lr_drop_iterations``; every ``eval_every`` steps and at the end,
+    log the mean training loss and ``validate(model)`` (which must leave the model as it found it).
+
+    Returns the last validation metrics.
+    """
+    model.to(device)
+    optimizer = make_optimizer(model, recipe)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=recipe.lr_drop_iterations,
+                                                    gamma=recipe.lr_drop_factor)
+    loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(seed), pin_memory=device.type == "cuda")
+    if len(loader) == 0:
+        raise GalzooError(f"the training split has {len(train_set)} images, fewer than one batch of "
+                          f"{recipe.batch_size}")
+    batches = itertools.chain.from_iterable(itertools.repeat(loader))  # a new shuffle every pass
+    model.train()
+    running, seen, start, val = 0.0, 0, time.perf_counter(), {}
+    bar = progress_bar(range(1, recipe.iterations + 1), enabled=progress, desc=f"{label} iterations", leave=False)
+    for step in bar:
+        x, y = next(batches)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        lr = optimizer.param_groups[0]["lr"]
+        with autocast(device, amp_dtype):
+            out = model(x)
+        loss = loss_fn(out.float(), y)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(f"{label}: training loss became {loss.item()} at iteration {step} (lr {lr}); "
+                                   f"lower classifier.recipe.lr (or the budget's lr) or try another model")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        running += loss.item() * len(x)
+        seen += len(x)
+        if step % recipe.eval_every == 0 or step == recipe.iterations:
+            elapsed = time.perf_counter() - start
+            val = validate(model)
+            model.train()
+            summary = "  ".join(f"val {k} {v:.4f}" for k, v in val.items())
+            print(f"{label} iteration {step}/{recipe.iterations}: train loss {running / seen:.4f}  {summary}  "
+                  f"lr {lr:g}  {seen / elapsed:.0f} img/s", file=sys.stderr)
+            if live is not None:
+                live.step = step
+                live.log_metric("train/loss", running / seen)
+                for key, value in val.items():
+                    live.log_metric(f"val/{key}", value)
+                live.log_metric("lr", lr)
+                live.log_metric("images_per_second", seen / elapsed)
+                live.next_step()
+            running, seen, start = 0.0, 0, time.perf_counter()
+    return val

@@ -1,4 +1,4 @@
-"""DVC stage `train@<scale>`: train params.model on one scale with the scale-study recipe."""
+"""DVC stage `train_scale@<scale>`: train scale_study.model on one scale with the scale-study recipe."""
 import argparse
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""DVC stage `evaluate@<scale>`: deterministic and non-deterministic test scores of one scale's model."""
+"""DVC stage `evaluate_scale@<scale>`: deterministic and non-deterministic test scores of one scale's model."""
 import argparse
 import json
 from pathlib import Path

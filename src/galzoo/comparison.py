@@ -1,0 +1,151 @@
+"""The CNN comparison table (Dai & Tong's tables 6 and 7) rendered from DVC experiments.
+
+Each experiment of the sweep is one (model, seed) run whose ``evaluate_classifier`` stage wrote
+``metrics/classifier/test.json``; that file describes itself (model, task, seed, budget, scores, bootstrap
+intervals), so the table is built from the metrics alone and cannot pair a score with the wrong model.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from galzoo.errors import GalzooError
+from galzoo.evaluation.classification import HEADLINE
+from galzoo.paper import CNN_COMPARISON, CNN_COMPARISON_SOURCE
+
+TEST_METRICS = "metrics/classifier/test.json"
+RUN_PLOTS = ("plots/classifier/confusion_matrix.png", "plots/classifier/roc.png")
+PAPER_KEYS = {"accuracy": "max_accuracy", "macro_precision": "precision", "macro_recall": "recall",
+              "macro_f1": "f1", "auc": "auc"}
+
+
+@dataclass(frozen=True)
+class Run:
+    rev: str
+    name: str
+    metrics: dict
+
+    @property
+    def key(self) -> tuple:
+        m = self.metrics
+        return m["task"], m["budget"], m["model"], m["seed"]
+
+
+def runs_from_exp_show(exp_show: list) -> list[Run]:
+    """Every commit or experiment in ``dvc exp show --json`` output that has classifier test metrics, one per
+    (task, budget, model, seed): a rerun of the same configuration is the same run."""
+    runs: dict[tuple, Run] = {}
+    for node in _walk(exp_show):
+        if node.get("rev") == "workspace" or node.get("error"):
+            continue
+        metrics = ((node.get("data") or {}).get("metrics") or {}).get(TEST_METRICS, {}).get("data")
+        if not metrics:
+            continue
+        run = Run(rev=node["rev"], name=node.get("name") or node["rev"][:7], metrics=metrics)
+        runs.setdefault(run.key, run)
+    return list(runs.values())
+
+
+def _walk(nodes):
+    for node in nodes or []:
+        yield node
+        for experiment in node.get("experiments") or []:
+            yield from _walk(experiment.get("revs"))
+
+
+def read_exp_show(repo: Path = Path(".")) -> list:
+    """``dvc exp show --json --all-commits`` of ``repo`` (experiments stay attached to their baseline commit)."""
+    try:
+        result = subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], cwd=repo, capture_output=True,
+                                text=True, check=False)
+    except FileNotFoundError:
+        raise GalzooError("dvc not found on PATH: activate the project's environment (source .venv/bin/activate)")
+    if result.returncode != 0:
+        raise GalzooError(f"dvc exp show failed in {repo}: {result.stderr.strip()[-500:]}")
+    return json.loads(result.stdout)
+
+
+def summarise(runs: list[Run]) -> list[dict]:
+    """Per (task, budget, model): the runs' seeds, mean, std and maximum of each headline score, and the
+    bootstrap interval of the best run (the one with the maximum accuracy, as the paper's maxima)."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.key[:3], []).append(run)
+    rows = []
+    for (task, budget, model), members in sorted(groups.items()):
+        members.sort(key=lambda r: r.metrics["seed"])
+        best = max(members, key=lambda r: r.metrics["accuracy"])
+        row = {"task": task, "budget": budget, "model": model, "seeds": [r.metrics["seed"] for r in members],
+               "n_test": best.metrics["n_test"], "best_rev": best.name}
+        for key in HEADLINE:
+            values = np.array([r.metrics[key] for r in members], np.float64)
+            row[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                        "max": float(values.max()), "best_ci": (best.metrics["ci95"][key]["low"],
+                                                                 best.metrics["ci95"][key]["high"]),
+                        "best": float(best.metrics[key])}
+        rows.append(row)
+    return rows
+
+
+def render_comparison(runs: list[Run]) -> str:
+    """Markdown: our scores (mean ± std over seeds, maximum, 95% bootstrap CI of the best run) beside the
+    paper's, one table per task and budget."""
+    if not runs:
+        raise GalzooError(f"no experiment has {TEST_METRICS}: run the sweep first (README, 'The CNN comparison')")
+    rows = summarise(runs)
+    lines = ["# The CNN comparison", ""]
+    for task, budget in sorted({(r["task"], r["budget"]) for r in rows}):
+        group = [r for r in rows if (r["task"], r["budget"]) == (task, budget)]
+        lines += [f"## Task {task}, budget {budget}", "",
+                  f"{len(group)} models, {sum(len(r['seeds']) for r in group)} runs, {group[0]['n_test']} test "
+                  "galaxies. Ours: multi-scale test-time average; mean ± std over seeds, the maximum, and the 95% "
+                  "percentile-bootstrap interval (test galaxies resampled) of the run with the maximum accuracy. "
+                  f"Paper: {CNN_COMPARISON_SOURCE}; its Table 7 maxima are also over single test scales.", "",
+                  "| model | seeds | accuracy % mean ± std | accuracy % max [95% CI] | paper mean (T6) | "
+                  "paper max (T7) |", "|---|---|---|---|---|---|"]
+        for r in group:
+            paper = CNN_COMPARISON.get(r["model"], {})
+            a = r["accuracy"]
+            lines.append(f"| {r['model']} | {', '.join(map(str, r['seeds']))} | {100 * a['mean']:.2f} ± "
+                         f"{100 * a['std']:.2f} | {100 * a['max']:.2f} [{100 * a['best_ci'][0]:.1f}, "
+                         f"{100 * a['best_ci'][1]:.1f}] | {_paper(paper, 'mean_accuracy', 2)} | "
+                         f"{_paper(paper, 'max_accuracy', 2)} |")
+        lines += ["", "Macro-averaged precision, recall, F1 and one-vs-rest AUC: ours as mean ± std / max "
+                  "[95% CI of the best run], paper Table 7 in brackets.", "",
+                  "| model | precision | recall | F1 | AUC |", "|---|---|---|---|---|"]
+        for r in group:
+            paper = CNN_COMPARISON.get(r["model"], {})
+            cells = []
+            for key in HEADLINE[1:]:
+                s = r[key]
+                cells.append(f"{s['mean']:.3f} ± {s['std']:.3f} / {s['max']:.3f} [{s['best_ci'][0]:.3f}, "
+                             f"{s['best_ci'][1]:.3f}] ({_paper(paper, PAPER_KEYS[key], 4)})")
+            lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _paper(paper: dict, key: str, digits: int) -> str:
+    return f"{paper[key]:.{digits}f}" if key in paper else "—"
+
+
+def extract_run_plots(runs: list[Run], out_dir: Path, repo: Path = Path(".")) -> list[Path]:
+    """Copy each run's confusion-matrix and ROC PNGs out of its experiment commit (they are git-tracked
+    outputs) to ``out_dir/<model>_seed<seed>_<name>.png``."""
+    written = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        m = run.metrics
+        for path in RUN_PLOTS:
+            blob = subprocess.run(["git", "show", f"{run.rev}:{path}"], cwd=repo, capture_output=True, check=False)
+            if blob.returncode != 0:
+                raise GalzooError(f"{path} is not in experiment {run.name} ({run.rev[:7]}): "
+                                  f"{blob.stderr.decode().strip()}")
+            target = out_dir / f"{m['model']}_seed{m['seed']}_{Path(path).name}"
+            target.write_bytes(blob.stdout)
+            written.append(target)
+    return written

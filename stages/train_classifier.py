@@ -1,0 +1,24 @@
+"""DVC stage `train_classifier`: train `model` on the classification `task` with Dai & Tong's preprocessing and recipe."""
+import argparse
+from pathlib import Path
+
+from galzoo.classifier import train_classifier
+from galzoo.config import load_params
+from galzoo.stage import run_stage
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--raw", type=Path, required=True)
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--split", type=Path, required=True)
+    parser.add_argument("--model-out", type=Path, required=True)
+    parser.add_argument("--live-dir", type=Path, required=True, help="DVCLive folder for the learning curves")
+    args = parser.parse_args()
+
+    train_classifier(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.split,
+                     model_path=args.model_out, live_dir=args.live_dir)
+
+
+if __name__ == "__main__":
+    run_stage(main)
