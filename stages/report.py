@@ -16,8 +16,8 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params()
-    text = render_report(args.metrics, args.train_logs, args.predictions, params.crop.scales, model=params.scale_study.model,
-                         budget=params.budget)
+    text = render_report(args.metrics, args.train_logs, args.predictions, params.crop.scales,
+                         model=params.scale_study.model, budget=params.budget)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

@@ -1,4 +1,4 @@
-"""DVC stage `split_classes`: the stratified train/val/test split of the task's classes for `seed`, and the class counts."""
+"""DVC stage `split_classes`: the stratified split of the task's classes for `seed`, and the class counts."""
 import argparse
 import json
 from pathlib import Path

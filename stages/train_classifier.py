@@ -1,4 +1,4 @@
-"""DVC stage `train_classifier`: train `model` on the classification `task` with Dai & Tong's preprocessing and recipe."""
+"""DVC stage `train_classifier`: train `model` on the classification `task` with Dai & Tong's recipe."""
 import argparse
 from pathlib import Path
 

@@ -9,15 +9,21 @@ from galzoo.models.kabani import BLOCK_DEPTHS, KabaniMaxoutNet
 from galzoo.models.layers import Maxout, UntiedBiasConv2d
 
 
-def test_registry_lists_the_scale_study_network_and_efficientnet():
-    assert {"kabani_maxout", "efficientnet_b0"} <= set(list_models())
+PAPER_MODELS = {"kabani_maxout", "efficientnet_b0", "dieleman", "alexnet", "vgg16", "inception_v3",
+                "preact_resnet50", "dai_resnet26"}
 
 
+def test_registry_lists_the_eight_paper_models():
+    assert set(list_models()) == PAPER_MODELS
+
+
+@pytest.mark.parametrize("num_outputs", [5, 37])
 @pytest.mark.parametrize("name", ["kabani_maxout", "efficientnet_b0"])
-def test_every_registered_model_maps_a_64px_batch_to_37_outputs(name):
-    model = create_model(name, num_outputs=37, input_size=64).eval()
+def test_scale_study_network_and_efficientnet_build_for_both_tasks(name, num_outputs):
+    # the other six are checked for both tasks in test_models_dieleman_dai.py and test_models_imagenet.py
+    model = create_model(name, num_outputs=num_outputs, input_size=64).eval()
     with torch.no_grad():
-        assert model(torch.randn(3, 3, 64, 64)).shape == (3, 37)
+        assert model(torch.randn(3, 3, 64, 64)).shape == (3, num_outputs)
 
 
 def test_tree_output_layer_makes_predictions_valid_trees():

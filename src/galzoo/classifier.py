@@ -23,7 +23,7 @@ from galzoo.splits import make_stratified_split, write_split
 from galzoo.tasks import class_counts, get_task
 from galzoo.training.data import LabelledStore
 from galzoo.training.loop import fit_iterations
-from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, test_views
+from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, multiscale_test_views
 from galzoo.training.runtime import autocast_dtype, configure_threads, seed_everything, select_device
 
 
@@ -74,7 +74,7 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
     _, train_rows, train_labels = data.subsets["train"]
     _, val_rows, val_labels = data.subsets["val"]
     train_set = AugmentedCrops(data.images, train_rows, train_labels, crops)
-    val_views = test_views(data.images, val_rows, crops, sides)
+    val_views = multiscale_test_views(data.images, val_rows, crops, sides)
     val_labels = torch.as_tensor(val_labels)
     recipe = params.classifier_recipe
     input_size = params.classifier.augment.input_size
@@ -118,7 +118,7 @@ def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split
     data = LabelledStore(store_dir, raw_dir, split_path, meta["scale"], meta["task"])
     ids, rows, labels = data.subsets["test"]
     sides = meta["preprocessing"]["test_sides"]
-    views = test_views(data.images, rows, _crops(params), sides)
+    views = multiscale_test_views(data.images, rows, _crops(params), sides)
     probs = predict_views(model, views, batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp)
     names = tuple(meta["class_names"])
     scores = classification_scores(labels, probs.mean(axis=1), names)
@@ -166,7 +166,7 @@ def plot_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pat
     chosen = np.concatenate([np.flatnonzero(test_labels == c)[:per_class] for c in range(len(names))])
     sides = meta["preprocessing"]["test_sides"]
     side = sides[len(sides) // 2]
-    views = test_views(data.images, rows[chosen], _crops(params), [side])[:, 0]
+    views = multiscale_test_views(data.images, rows[chosen], _crops(params), [side])[:, 0]
     captions = [f"{names[test_labels[i]]}\n{ids[i]}" for i in chosen]
     paths.append(plot_feature_maps(model, views, captions, out_dir / "feature_maps.png",
                                    maps_per_layer=params.classifier.visualize.feature_maps))

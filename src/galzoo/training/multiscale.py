@@ -101,7 +101,8 @@ class AugmentedCrops(Dataset):
         return to_chw(view), self.targets[index]
 
 
-def test_views(images: np.ndarray, rows: np.ndarray, crops: MultiScaleCrops, sides: list[int]) -> torch.Tensor:
+def multiscale_test_views(images: np.ndarray, rows: np.ndarray, crops: MultiScaleCrops,
+                          sides: list[int]) -> torch.Tensor:
     """All test views at once: ``N x len(sides) x 3 x H x W`` float32 (small: 4 views of 64 px per galaxy)."""
     views = np.stack([np.stack([crops.test_view(np.asarray(images[row]), side) for side in sides])
                       for row in rows])

@@ -1,0 +1,235 @@
+"""The CNN comparison (Dai & Tong 2018): multi-scale views, stratified splits, classification scores,
+test-time behaviour of batch-norm, the training loop by iterations, and the comparison table."""
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from galzoo.comparison import render_comparison, runs_from_exp_show, summarise
+from galzoo.config import load_params
+from galzoo.errors import DataError, GalzooError
+from galzoo.evaluation.classification import bootstrap_intervals, classification_scores, predict_views
+from galzoo.splits import make_stratified_split
+from galzoo.training.loop import fit_iterations
+from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, colour_jitter, multiscale_test_views, whiten
+from tests.conftest import REPO_ROOT
+
+PARAMS = load_params(REPO_ROOT / "params.yaml")
+AUGMENT = PARAMS.classifier.augment
+
+
+def stored_galaxy(seed: int = 0, size: int = 120) -> np.ndarray:
+    """An off-centre, elongated blob with noise: every rotation, flip and crop of it looks different."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:size, :size]
+    blob = np.exp(-(((x - 50) / 18) ** 2 + ((y - 64) / 7) ** 2))
+    image = np.stack([blob, 0.7 * blob, 0.4 * blob], axis=-1) * 220 + rng.uniform(0, 30, (size, size, 3))
+    return image.astype(np.uint8)
+
+
+def crops(**changes) -> MultiScaleCrops:
+    return MultiScaleCrops(dataclasses.replace(AUGMENT, **changes), source_side=240, store_size=120)
+
+
+# --- multi-scale views ------------------------------------------------------------------------------------
+
+def test_every_training_sample_draws_its_own_transform():
+    """The authors' graph drew one crop size and rotation per run; here each read of each sample differs."""
+    images = np.stack([stored_galaxy()] * 16)  # sixteen copies of one galaxy
+    dataset = AugmentedCrops(images, np.arange(16), np.zeros(16, np.int64), crops())
+    torch.manual_seed(0)
+    batch, _ = next(iter(DataLoader(dataset, batch_size=16)))
+    distinct = {tuple(np.round(view.numpy().ravel()[::97], 4)) for view in batch}
+    assert len(distinct) == 16
+    again, _ = dataset[0]
+    assert not torch.equal(again, batch[0])
+
+
+def test_training_views_are_reproducible_from_the_seed():
+    dataset = AugmentedCrops(stored_galaxy()[None], np.array([0]), np.array([0]), crops())
+    torch.manual_seed(7)
+    first = dataset[0][0]
+    torch.manual_seed(7)
+    assert torch.equal(first, dataset[0][0])
+
+
+def test_training_views_are_whitened_64px_crops():
+    view = crops().train_view(stored_galaxy(), np.random.default_rng(1))
+    assert view.shape == (64, 64, 3) and view.dtype == np.float32
+    assert abs(view.mean()) < 1e-4 and view.std() == pytest.approx(1, abs=1e-3)
+
+
+def test_a_training_view_without_randomness_is_the_test_view_of_the_same_side():
+    fixed = crops(train_sides=[200, 200], resize=64, input_size=64, rotate90=False, hflip_p=0.0, brightness=0.0,
+                  contrast=[1.0, 1.0], saturation=[1.0, 1.0], hue=0.0)
+    train = fixed.train_view(stored_galaxy(), np.random.default_rng(3))
+    np.testing.assert_allclose(train, fixed.test_view(stored_galaxy(), 200), atol=1e-5)
+
+
+def test_test_views_stack_one_view_per_side_and_differ_between_sides():
+    images = np.stack([stored_galaxy(0), stored_galaxy(1)])
+    views = multiscale_test_views(images, np.array([1, 0]), crops(), [180, 200, 220, 240])
+    assert views.shape == (2, 4, 3, 64, 64)
+    assert not torch.equal(views[0, 0], views[0, 3])
+    np.testing.assert_allclose(views[1, 2].numpy().transpose(1, 2, 0), crops().test_view(images[0], 220))
+
+
+def test_colour_jitter_with_no_range_changes_nothing():
+    image = stored_galaxy().astype(np.float32) / 255
+    still = dataclasses.replace(AUGMENT, brightness=0.0, contrast=[1.0, 1.0], saturation=[1.0, 1.0], hue=0.0)
+    np.testing.assert_allclose(colour_jitter(image, still, np.random.default_rng(0)), image, atol=1e-6)
+    assert not np.allclose(colour_jitter(image, AUGMENT, np.random.default_rng(0)), image, atol=1e-3)
+
+
+def test_whitening_a_flat_image_does_not_blow_it_up():
+    assert np.all(whiten(np.full((8, 8, 3), 0.5)) == 0)
+
+
+# --- stratified split -------------------------------------------------------------------------------------
+
+def test_stratified_split_keeps_class_proportions_in_every_subset():
+    classes = np.repeat([0, 1, 2, 3, 4], [400, 300, 30, 100, 170])
+    ids = [f"g{i}" for i in range(len(classes))]
+    split = make_stratified_split(ids, classes, test_fraction=0.1, val_fraction=0.1, seed=1)
+    assert list(split["id"]) == ids
+    table = pd.crosstab(classes, split["subset"])
+    np.testing.assert_array_equal(table["test"], [40, 30, 3, 10, 17])
+    np.testing.assert_array_equal(table["val"], [36, 27, 3, 9, 15])
+
+
+def test_stratified_split_is_fixed_by_the_seed_and_differs_between_seeds():
+    classes = np.repeat([0, 1], [50, 50])
+    ids = np.arange(100)
+    a = make_stratified_split(ids, classes, test_fraction=0.2, val_fraction=0.1, seed=1)
+    b = make_stratified_split(ids, classes, test_fraction=0.2, val_fraction=0.1, seed=1)
+    c = make_stratified_split(ids, classes, test_fraction=0.2, val_fraction=0.1, seed=2)
+    assert a.equals(b) and not a.equals(c)
+
+
+def test_a_class_too_small_to_split_is_named():
+    with pytest.raises(DataError, match="class 1 \\(2 images\\)"):
+        make_stratified_split(np.arange(22), np.repeat([0, 1], [20, 2]), test_fraction=0.1, val_fraction=0.1,
+                              seed=0)
+
+
+# --- scores -----------------------------------------------------------------------------------------------
+
+def test_scores_agree_with_scikit_learn():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 5, 300)
+    probabilities = rng.dirichlet(np.ones(5), 300)
+    probabilities[np.arange(150), labels[:150]] += 1  # half of them right
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    names = tuple("abcde")
+    scores = classification_scores(labels, probabilities, names)
+    predicted = probabilities.argmax(1)
+    assert scores["accuracy"] == pytest.approx(accuracy_score(labels, predicted))
+    for average in ("macro", "weighted"):
+        p, r, f, _ = precision_recall_fscore_support(labels, predicted, average=average, zero_division=0)
+        assert (scores[f"{average}_precision"], scores[f"{average}_recall"], scores[f"{average}_f1"]) == \
+            pytest.approx((p, r, f))
+    assert scores["auc"] == pytest.approx(roc_auc_score(labels, probabilities, multi_class="ovr"))
+    p, r, f, support = precision_recall_fscore_support(labels, predicted, zero_division=0)
+    assert scores["per_class"]["c"] == pytest.approx({"precision": p[2], "recall": r[2], "f1": f[2],
+                                                      "support": support[2]})
+    assert np.array(scores["confusion_matrix"]).sum(axis=1).tolist() == support.tolist()
+
+
+def test_bootstrap_intervals_hold_the_score_and_narrow_with_more_galaxies():
+    rng = np.random.default_rng(1)
+
+    def intervals(n):
+        labels = rng.integers(0, 3, n)
+        probabilities = np.full((n, 3), 0.1)
+        probabilities[np.arange(n), np.where(rng.random(n) < 0.8, labels, (labels + 1) % 3)] = 0.8
+        scores = classification_scores(labels, probabilities, ("a", "b", "c"))
+        return scores, bootstrap_intervals(labels, probabilities, n_resamples=300)
+
+    small_scores, small = intervals(100)
+    _, large = intervals(2000)
+    for key, (low, high) in small.items():
+        assert low <= small_scores[key] <= high
+    width = {key: high - low for key, (low, high) in small.items()}
+    assert all(large[key][1] - large[key][0] < width[key] for key in width)
+
+
+def test_test_predictions_use_batch_norm_running_statistics_and_restore_the_mode():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(5))
+    model(torch.randn(4, 3, 8, 8))  # materialise, then train mode as during training
+    views = torch.randn(6, 2, 3, 8, 8)
+    together = predict_views(model, views, batch_size=12, device=torch.device("cpu"))
+    one_by_one = predict_views(model, views, batch_size=1, device=torch.device("cpu"))
+    np.testing.assert_allclose(together, one_by_one, atol=1e-6)  # no sample sees the others
+    assert together.shape == (6, 2, 5) and np.allclose(together.sum(axis=2), 1)
+    assert model.training
+
+
+# --- training by iterations -------------------------------------------------------------------------------
+
+def test_fit_iterations_learns_a_separable_problem_and_logs_validation():
+    torch.manual_seed(0)
+    x = torch.randn(256, 2)
+    y = (x[:, 0] > 0).long()
+    model = nn.Linear(2, 2)
+    recipe = dataclasses.replace(PARAMS.classifier.recipe, batch_size=32, lr=0.5, iterations=40,
+                                 lr_drop_iterations=[30], eval_every=10)
+    logged = []
+
+    def validate(m):
+        with torch.no_grad():
+            accuracy = float((m(x).argmax(1) == y).float().mean())
+        logged.append(accuracy)
+        return {"accuracy": accuracy}
+
+    last = fit_iterations(model, TensorDataset(x, y), recipe, loss_fn=nn.CrossEntropyLoss(), validate=validate,
+                          device=torch.device("cpu"), amp_dtype=None, seed=0, progress=False)
+    assert len(logged) == 4 and last["accuracy"] > 0.95
+
+
+# --- the comparison table ---------------------------------------------------------------------------------
+
+def run_node(rev, model, seed, accuracy, name=None):
+    metrics = {"model": model, "task": "gz2_5class", "seed": seed, "budget": "embedded", "n_test": 147,
+               "accuracy": accuracy, "macro_precision": accuracy - 0.1, "macro_recall": accuracy - 0.2,
+               "macro_f1": accuracy - 0.15, "auc": 0.9,
+               "ci95": {k: {"low": 0.1, "high": 0.99} for k in
+                        ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc")}}
+    return {"rev": rev, "name": name, "error": None,
+            "data": {"metrics": {"metrics/classifier/test.json": {"data": metrics}}}}
+
+
+def exp_show(*experiments):
+    baseline = run_node("a" * 40, "dai_resnet26", 2016, 0.55, name="main")
+    baseline["experiments"] = [{"executor": None, "name": n["name"], "revs": [n]} for n in experiments]
+    return [{"rev": "workspace", "name": None, "error": None, "data": {}, "experiments": None}, baseline]
+
+
+def test_the_table_groups_runs_by_model_with_mean_std_and_max_beside_the_paper():
+    shown = exp_show(run_node("b" * 40, "alexnet", 1, 0.50, "e1"), run_node("c" * 40, "alexnet", 2, 0.60, "e2"),
+                     run_node("d" * 40, "dai_resnet26", 2016, 0.55, "same-as-baseline"))
+    runs = runs_from_exp_show(json.loads(json.dumps(shown)))
+    assert len(runs) == 3  # the experiment repeating the baseline's configuration is the same run
+    rows = {r["model"]: r for r in summarise(runs)}
+    assert rows["alexnet"]["seeds"] == [1, 2]
+    assert rows["alexnet"]["accuracy"]["mean"] == pytest.approx(0.55)
+    assert rows["alexnet"]["accuracy"]["std"] == pytest.approx(np.std([0.5, 0.6], ddof=1))
+    assert rows["alexnet"]["accuracy"]["max"] == pytest.approx(0.60) and rows["alexnet"]["best_rev"] == "e2"
+    table = render_comparison(runs)
+    assert "| alexnet | 1, 2 | 55.00 ± 7.07 | 60.00 [10.0, 99.0] | 91.82 | 92.26 |" in table
+    assert "| dai_resnet26 | 2016 | 55.00 ± 0.00 | 55.00 [10.0, 99.0] | 94.69 | 95.21 |" in table
+
+
+def test_models_the_paper_did_not_run_have_no_paper_columns():
+    runs = runs_from_exp_show(exp_show(run_node("b" * 40, "kabani_maxout", 1, 0.5, "k")))
+    assert "| kabani_maxout | 1 | 50.00 ± 0.00 | 50.00 [10.0, 99.0] | — | — |" in render_comparison(runs)
+
+
+def test_no_experiments_is_a_clear_error():
+    with pytest.raises(GalzooError, match="no experiment has metrics/classifier/test.json"):
+        render_comparison(runs_from_exp_show([{"rev": "workspace", "data": {}, "experiments": None}]))
