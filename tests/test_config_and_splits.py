@@ -57,7 +57,7 @@ def test_the_embedded_budget_only_shortens_the_schedule():
     ("scale_study.model", "resnet9", "scale_study.model: unknown model .resnet9."),
     ("task", "gz3_7class", "task: unknown task .gz3_7class."),
     ("task", "votes37", "task: .votes37. is not a classification task"),
-    ("classifier.recipe.iterations", 0, "classifier.recipe.iterations: expected a positive number"),
+    ("classifier.crop.store_size", 0, "classifier.crop.store_size: expected a positive number"),
     ("classifier.budgets.embedded.iterations", "many", "classifier.budgets.embedded.iterations: expected int"),
     ("classifier.augment.train_sides", [240, 170], r"classifier.augment.train_sides: expected \[low, high\]"),
     ("classifier.test_sides", [180, 300], r"crop sides .* must lie in \[1, classifier.crop.source_side"),
