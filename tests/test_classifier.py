@@ -233,3 +233,13 @@ def test_models_the_paper_did_not_run_have_no_paper_columns():
 def test_no_experiments_is_a_clear_error():
     with pytest.raises(GalzooError, match="no experiment has metrics/classifier/test.json"):
         render_comparison(runs_from_exp_show([{"rev": "workspace", "data": {}, "experiments": None}]))
+
+
+def test_a_diverging_run_stops_with_an_error_naming_the_iteration_and_the_fix():
+    x = torch.full((64, 2), float("nan"))
+    recipe = dataclasses.replace(PARAMS.classifier.recipe, batch_size=32, iterations=4, lr_drop_iterations=[],
+                                 eval_every=2)
+    with pytest.raises(GalzooError, match=r"\[net\]: at iteration 1 .*became nan; lower classifier.recipe.lr"):
+        fit_iterations(nn.Linear(2, 2), TensorDataset(x, torch.zeros(64, dtype=torch.long)), recipe,
+                       loss_fn=nn.CrossEntropyLoss(), validate=lambda m: {}, device=torch.device("cpu"),
+                       amp_dtype=None, seed=0, progress=False, label="[net]")

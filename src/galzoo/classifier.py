@@ -121,8 +121,9 @@ def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split
     views = multiscale_test_views(data.images, rows, _crops(params), sides)
     probs = predict_views(model, views, batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp)
     names = tuple(meta["class_names"])
-    scores = classification_scores(labels, probs.mean(axis=1), names)
-    intervals = bootstrap_intervals(labels, probs.mean(axis=1), seed=params.seed)
+    averaged = probs.mean(axis=1)  # the multi-scale test-time average
+    scores = classification_scores(labels, averaged, names)
+    intervals = bootstrap_intervals(labels, averaged, seed=params.seed)
     metrics = {
         "model": meta["model"], "task": meta["task"], "seed": params.seed, "budget": meta["budget"],
         "n_test": int(len(labels)),
@@ -136,7 +137,7 @@ def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split
     predictions_path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(predictions_path, ids=ids.astype(str), labels=labels, probabilities=probs,
                         sides=np.asarray(sides), class_names=np.asarray(names))
-    predicted = probs.mean(axis=1).argmax(axis=1)
+    predicted = averaged.argmax(axis=1)
     confusion_path.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame({"actual": np.asarray(names)[labels], "predicted": np.asarray(names)[predicted]}).to_csv(
         confusion_path, index=False)

@@ -84,12 +84,6 @@ class ScaleStudyParams:
 
 
 @dataclass(frozen=True)
-class ClassifierSplitParams:
-    test_fraction: float
-    val_fraction: float
-
-
-@dataclass(frozen=True)
 class ClassifierCropParams:
     source_side: int
     store_size: int
@@ -130,7 +124,7 @@ class VisualizeParams:
 
 @dataclass(frozen=True)
 class ClassifierParams:
-    split: ClassifierSplitParams
+    split: SplitParams
     crop: ClassifierCropParams
     augment: ClassifierAugmentParams
     test_sides: list[int]
@@ -223,9 +217,7 @@ def _check_values(p: Params) -> None:
         check_scale(scale)
     if not p.crop.scales:
         raise ConfigError("crop.scales: expected at least one scale")
-    for key, value in (("split.test_fraction", p.split.test_fraction), ("split.val_fraction", p.split.val_fraction)):
-        if not 0 < value < 1:
-            raise ConfigError(f"{key}: expected a fraction in (0, 1), got {value}")
+    _check_split("split", p.split)
     _positive("data.synthetic.n_images", p.data.synthetic.n_images)
     _positive("crop.output_size", p.crop.output_size)
     recipe = p.recipe
@@ -237,9 +229,7 @@ def _check_values(p: Params) -> None:
 
 
 def _check_classifier(c: ClassifierParams, recipe: ClassifierRecipe) -> None:
-    for key, value in (("split.test_fraction", c.split.test_fraction), ("split.val_fraction", c.split.val_fraction)):
-        if not 0 < value < 1:
-            raise ConfigError(f"classifier.{key}: expected a fraction in (0, 1), got {value}")
+    _check_split("classifier.split", c.split)
     low, high = _pair("classifier.augment.train_sides", c.augment.train_sides)
     sides = [low, high, *c.test_sides]
     if not c.test_sides:
@@ -256,6 +246,13 @@ def _check_classifier(c: ClassifierParams, recipe: ClassifierRecipe) -> None:
         _positive(f"classifier.recipe.{key}", getattr(recipe, key))
     _positive("classifier.crop.store_size", c.crop.store_size)
     _positive("classifier.visualize.galaxies_per_class", c.visualize.galaxies_per_class)
+
+
+def _check_split(key: str, split: SplitParams) -> None:
+    for name in ("test_fraction", "val_fraction"):
+        value = getattr(split, name)
+        if not 0 < value < 1:
+            raise ConfigError(f"{key}.{name}: expected a fraction in (0, 1), got {value}")
 
 
 def _pair(key: str, values: list) -> tuple:

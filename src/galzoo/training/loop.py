@@ -42,6 +42,31 @@ def make_schedule(optimizer: torch.optim.Optimizer, recipe: Recipe) -> torch.opt
                                                 gamma=recipe.lr_drop_factor)
 
 
+def shuffled_loader(train_set: Dataset, batch_size: int, *, seed: int, device: torch.device) -> DataLoader:
+    """Shuffled full batches in an order fixed by ``seed``; a split smaller than one batch is an error."""
+    loader = DataLoader(train_set, batch_size=batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(seed), pin_memory=device.type == "cuda")
+    if len(loader) == 0:
+        raise GalzooError(f"the training split has {len(train_set)} images, fewer than one batch of {batch_size}")
+    return loader
+
+
+def sgd_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module, x: torch.Tensor,
+             y: torch.Tensor, *, device: torch.device, amp_dtype: torch.dtype | None, where: str, fix: str) -> float:
+    """One optimisation step on a batch; returns its loss. A non-finite loss stops training with an error
+    saying ``where`` it happened and what to ``fix``, before the step can spoil the weights."""
+    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+    with autocast(device, amp_dtype):
+        out = model(x)
+    loss = loss_fn(out.float(), y)
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"{where}: training loss became {loss.item()}; {fix} or try another model")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, *, device: torch.device,
         amp_dtype: torch.dtype | None, seed: int, eval_batch_size: int = 256, live=None,
         progress: bool = True, label: str = "") -> History:
@@ -53,12 +78,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, 
     optimizer = make_optimizer(model, recipe)
     schedule = make_schedule(optimizer, recipe)
     loss_fn = nn.MSELoss()
-    generator = torch.Generator().manual_seed(seed)
-    loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, drop_last=True,
-                        generator=generator, pin_memory=device.type == "cuda")
-    if len(loader) == 0:
-        raise GalzooError(f"the training split has {len(train_set)} images, fewer than one batch of "
-                          f"{recipe.batch_size}")
+    loader = shuffled_loader(train_set, recipe.batch_size, seed=seed, device=device)
     history = History()
     for epoch in range(1, recipe.epochs + 1):
         model.train()
@@ -66,17 +86,9 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, 
         running, seen, start = 0.0, 0, time.perf_counter()
         bar = progress_bar(loader, enabled=progress, desc=f"{label} epoch {epoch}/{recipe.epochs}", leave=False)
         for x, y in bar:
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            with autocast(device, amp_dtype):
-                out = model(x)
-            loss = loss_fn(out.float(), y)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"{label}: training loss became {loss.item()} in epoch {epoch} "
-                                       f"(lr {lr}); lower scale_study.recipe.lr or try another model")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running += loss.item() * len(x)
+            loss = sgd_step(model, optimizer, loss_fn, x, y, device=device, amp_dtype=amp_dtype,
+                            where=f"{label}: in epoch {epoch} (lr {lr})", fix="lower scale_study.recipe.lr")
+            running += loss * len(x)
             seen += len(x)
             bar.set_postfix(mse=f"{running / seen:.5f}")
         elapsed = time.perf_counter() - start
@@ -113,30 +125,19 @@ def fit_iterations(model: nn.Module, train_set: Dataset, recipe: ClassifierRecip
     optimizer = make_optimizer(model, recipe)
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=recipe.lr_drop_iterations,
                                                     gamma=recipe.lr_drop_factor)
-    loader = DataLoader(train_set, batch_size=recipe.batch_size, shuffle=True, drop_last=True,
-                        generator=torch.Generator().manual_seed(seed), pin_memory=device.type == "cuda")
-    if len(loader) == 0:
-        raise GalzooError(f"the training split has {len(train_set)} images, fewer than one batch of "
-                          f"{recipe.batch_size}")
+    loader = shuffled_loader(train_set, recipe.batch_size, seed=seed, device=device)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))  # a new shuffle every pass
     model.train()
     running, seen, start, val = 0.0, 0, time.perf_counter(), {}
     bar = progress_bar(range(1, recipe.iterations + 1), enabled=progress, desc=f"{label} iterations", leave=False)
     for step in bar:
         x, y = next(batches)
-        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         lr = optimizer.param_groups[0]["lr"]
-        with autocast(device, amp_dtype):
-            out = model(x)
-        loss = loss_fn(out.float(), y)
-        if not torch.isfinite(loss):
-            raise TrainingDiverged(f"{label}: training loss became {loss.item()} at iteration {step} (lr {lr}); "
-                                   f"lower classifier.recipe.lr (or the budget's lr) or try another model")
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = sgd_step(model, optimizer, loss_fn, x, y, device=device, amp_dtype=amp_dtype,
+                        where=f"{label}: at iteration {step} (lr {lr})",
+                        fix="lower classifier.recipe.lr (or the budget's lr)")
         schedule.step()
-        running += loss.item() * len(x)
+        running += loss * len(x)
         seen += len(x)
         if step % recipe.eval_every == 0 or step == recipe.iterations:
             elapsed = time.perf_counter() - start
