@@ -16,7 +16,7 @@ from galzoo.config import load_params
 from galzoo.errors import DataError, GalzooError
 from galzoo.evaluation.classification import bootstrap_intervals, classification_scores, predict_views
 from galzoo.splits import make_stratified_split
-from galzoo.training.loop import fit_iterations
+from galzoo.training.loop import fit_iterations, iteration_lr_factor, sgd_step
 from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, colour_jitter, multiscale_test_views, whiten
 from tests.conftest import REPO_ROOT
 
@@ -190,6 +190,52 @@ def test_fit_iterations_learns_a_separable_problem_and_logs_validation():
     last = fit_iterations(model, TensorDataset(x, y), recipe, loss_fn=nn.CrossEntropyLoss(), validate=validate,
                           device=torch.device("cpu"), amp_dtype=None, seed=0, progress=False)
     assert len(logged) == 4 and last["accuracy"] > 0.95
+
+
+def test_the_lr_warms_up_linearly_then_drops_after_each_boundary():
+    recipe = dataclasses.replace(PARAMS.classifier.recipe, warmup_iterations=4, lr_drop_iterations=[6, 8],
+                                 lr_drop_factor=0.1)
+    factors = [iteration_lr_factor(recipe, step) for step in range(1, 11)]
+    assert factors == pytest.approx([0.25, 0.5, 0.75, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
+
+
+def test_the_paper_recipe_has_no_warm_up_and_no_clipping():
+    recipe = PARAMS.classifier.recipe
+    assert (recipe.warmup_iterations, recipe.clip_grad_norm) == (0, 0)
+    assert iteration_lr_factor(recipe, 1) == 1 and iteration_lr_factor(recipe, 30001) == pytest.approx(0.1)
+
+
+def test_fit_iterations_trains_each_step_at_the_scheduled_lr():
+    recipe = dataclasses.replace(PARAMS.classifier.recipe, batch_size=8, lr=0.2, iterations=6, warmup_iterations=3,
+                                 lr_drop_iterations=[5], eval_every=1)
+
+    class Live:  # records what fit_iterations logs, as DVCLive would
+        step, logged = 0, []
+
+        def log_metric(self, name, value):
+            if name == "lr":
+                self.logged.append(value)
+
+        def next_step(self):
+            pass
+
+    live = Live()
+    fit_iterations(nn.Linear(2, 2), TensorDataset(torch.randn(16, 2), torch.zeros(16, dtype=torch.long)), recipe,
+                   loss_fn=nn.CrossEntropyLoss(), validate=lambda m: {}, device=torch.device("cpu"),
+                   amp_dtype=None, seed=0, progress=False, live=live)
+    assert live.logged == pytest.approx([0.2 / 3, 0.4 / 3, 0.2, 0.2, 0.2, 0.02])
+
+
+def test_gradient_clipping_bounds_the_update():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    before = torch.cat([p.detach().flatten() for p in model.parameters()])
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    x, y = torch.randn(8, 4) * 1000, torch.zeros(8, dtype=torch.long)
+    sgd_step(model, optimizer, nn.CrossEntropyLoss(), x, y, device=torch.device("cpu"), amp_dtype=None,
+             where="", fix="", clip_grad_norm=0.5)
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert (after - before).norm() == pytest.approx(0.5, rel=1e-4)  # the raw gradient is far larger
 
 
 # --- the comparison table ---------------------------------------------------------------------------------

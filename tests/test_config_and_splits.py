@@ -61,6 +61,7 @@ def test_the_embedded_budget_only_shortens_the_schedule():
     ("classifier.budgets.embedded.iterations", "many", "classifier.budgets.embedded.iterations: expected int"),
     ("classifier.augment.train_sides", [240, 170], r"classifier.augment.train_sides: expected \[low, high\]"),
     ("classifier.test_sides", [180, 300], r"crop sides .* must lie in \[1, classifier.crop.source_side"),
+    ("classifier.budgets.embedded.clip_grad_norm", -1.0, "classifier.recipe.clip_grad_norm: expected 0 \\(off\\)"),
     ("classifier.recipe.momentun", 0.9, "classifier.recipe.momentun: unknown key"),
     ("scale_study.recipe.lr", "fast", "scale_study.recipe.lr: expected a number"),
     ("scale_study.recipe.batch_size", 0, "scale_study.recipe.batch_size: expected a positive number"),

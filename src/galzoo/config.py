@@ -114,6 +114,8 @@ class ClassifierRecipe:
     lr_drop_factor: float
     iterations: int
     eval_every: int
+    warmup_iterations: int = 0     # the lr rises linearly from 0 over these first steps (0 = none)
+    clip_grad_norm: float = 0.0    # the gradient's global L2 norm is clipped to this (0 = no clipping)
 
 
 @dataclass(frozen=True)
@@ -244,6 +246,10 @@ def _check_classifier(c: ClassifierParams, recipe: ClassifierRecipe) -> None:
         _pair(f"classifier.augment.{key}", getattr(c.augment, key))
     for key in ("batch_size", "iterations", "eval_every", "lr"):
         _positive(f"classifier.recipe.{key}", getattr(recipe, key))
+    for key in ("warmup_iterations", "clip_grad_norm"):
+        if getattr(recipe, key) < 0:
+            raise ConfigError(f"classifier.recipe.{key}: expected 0 (off) or a positive number, "
+                              f"got {getattr(recipe, key)}")
     _positive("classifier.crop.store_size", c.crop.store_size)
     _positive("classifier.visualize.galaxies_per_class", c.visualize.galaxies_per_class)
 

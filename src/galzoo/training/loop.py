@@ -52,9 +52,11 @@ def shuffled_loader(train_set: Dataset, batch_size: int, *, seed: int, device: t
 
 
 def sgd_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Module, x: torch.Tensor,
-             y: torch.Tensor, *, device: torch.device, amp_dtype: torch.dtype | None, where: str, fix: str) -> float:
+             y: torch.Tensor, *, device: torch.device, amp_dtype: torch.dtype | None, where: str, fix: str,
+             clip_grad_norm: float = 0.0) -> float:
     """One optimisation step on a batch; returns its loss. A non-finite loss stops training with an error
-    saying ``where`` it happened and what to ``fix``, before the step can spoil the weights."""
+    saying ``where`` it happened and what to ``fix``, before the step can spoil the weights.
+    ``clip_grad_norm`` > 0 rescales the gradient to at most that global L2 norm first."""
     x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
     with autocast(device, amp_dtype):
         out = model(x)
@@ -63,6 +65,8 @@ def sgd_step(model: nn.Module, optimizer: torch.optim.Optimizer, loss_fn: nn.Mod
         raise TrainingDiverged(f"{where}: training loss became {loss.item()}; {fix} or try another model")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    if clip_grad_norm > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_grad_norm)
     optimizer.step()
     return loss.item()
 
@@ -111,20 +115,27 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset, recipe: Recipe, 
     return history
 
 
+def iteration_lr_factor(recipe: ClassifierRecipe, step: int) -> float:
+    """The lr of iteration ``step`` (1-based) as a fraction of ``recipe.lr``: a linear warm-up over the first
+    ``warmup_iterations`` steps, times ``lr_drop_factor`` for every drop already passed."""
+    warmup = min(1.0, step / recipe.warmup_iterations) if recipe.warmup_iterations > 0 else 1.0
+    drops = sum(step > boundary for boundary in recipe.lr_drop_iterations)
+    return warmup * recipe.lr_drop_factor ** drops
+
+
 def fit_iterations(model: nn.Module, train_set: Dataset, recipe: ClassifierRecipe, *, loss_fn: nn.Module,
                    validate: Callable[[nn.Module], dict[str, float]], device: torch.device,
                    amp_dtype: torch.dtype | None, seed: int, live=None, progress: bool = True,
                    label: str = "") -> dict[str, float]:
     """Train for ``recipe.iterations`` SGD steps (Dai & Tong count iterations, not epochs), dividing the lr
-    by ``1 / lr_drop_factor`` at each of ``lr_drop_iterations``; every ``eval_every`` steps and at the end,
+    by ``1 / lr_drop_factor`` after each of ``lr_drop_iterations`` (after an optional warm-up); every ``eval_every`` steps and at the end,
     log the mean training loss and ``validate(model)`` (which must leave the model as it found it).
 
     Returns the last validation metrics.
     """
     model.to(device)
     optimizer = make_optimizer(model, recipe)
-    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=recipe.lr_drop_iterations,
-                                                    gamma=recipe.lr_drop_factor)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: iteration_lr_factor(recipe, done + 1))
     loader = shuffled_loader(train_set, recipe.batch_size, seed=seed, device=device)
     batches = itertools.chain.from_iterable(itertools.repeat(loader))  # a new shuffle every pass
     model.train()
@@ -135,7 +146,8 @@ def fit_iterations(model: nn.Module, train_set: Dataset, recipe: ClassifierRecip
         lr = optimizer.param_groups[0]["lr"]
         loss = sgd_step(model, optimizer, loss_fn, x, y, device=device, amp_dtype=amp_dtype,
                         where=f"{label}: at iteration {step} (lr {lr})",
-                        fix="lower classifier.recipe.lr (or the budget's lr)")
+                        fix="lower classifier.recipe.lr (or the budget's lr), or set a warm-up or clip_grad_norm",
+                        clip_grad_norm=recipe.clip_grad_norm)
         schedule.step()
         running += loss * len(x)
         seen += len(x)
