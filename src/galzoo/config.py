@@ -6,6 +6,7 @@ the dotted key (``scale_study.recipe.lr``), so a typo in a ``-S`` override canno
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -28,9 +29,75 @@ class SyntheticParams:
 
 
 @dataclass(frozen=True)
+class DownloadParams:
+    """How hard the downloader tries before it gives up (tests shrink these to fail fast)."""
+
+    retries: int = 5           # further attempts after a failure that brought no new bytes
+    backoff_s: float = 2.0     # pause before the first retry, doubled for each further one
+    timeout_s: float = 60.0    # a connection silent for this long counts as broken
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ConfigError(f"data.download.retries: expected 0 or more, got {self.retries}")
+        if self.backoff_s < 0:
+            raise ConfigError(f"data.download.backoff_s: expected 0 or more seconds, got {self.backoff_s}")
+        if not self.timeout_s > 0:
+            raise ConfigError(f"data.download.timeout_s: expected a positive number of seconds, got {self.timeout_s}")
+
+
+@dataclass(frozen=True)
+class KaggleParams:
+    """The Kaggle "Galaxy Zoo - The Galaxy Challenge" files, fetched through Kaggle's REST API."""
+
+    api_url: str = "https://www.kaggle.com/api/v1"
+    competition: str = "galaxy-zoo-the-galaxy-challenge"
+    images_file: str = "images_training_rev1.zip"
+    labels_file: str = "training_solutions_rev1.zip"
+    test_images_file: str = "images_test_rev1.zip"
+    test_images: bool = False  # also fetch the 79,975 unlabelled test images into test_images/
+
+
+@dataclass(frozen=True)
+class GZ2Params:
+    """Galaxy Zoo 2: Zenodo images, their objid mapping and the Hart et al. (2016) vote fractions."""
+
+    images_url: str = "https://zenodo.org/records/3565489/files/images_gz2.zip?download=1"
+    images_md5: str | None = "bc647032d31e50c798770cf4430525c7"
+    mapping_url: str = "https://zenodo.org/records/3565489/files/gz2_filename_mapping.csv?download=1"
+    mapping_md5: str | None = "7e28465e6dfbf96c0d828c595a5bbd80"
+    labels_url: str = "https://gz2hart.s3.amazonaws.com/gz2_hart16.csv.gz"
+    labels_md5: str | None = None
+    fractions: Literal["debiased", "fraction"] = "debiased"
+
+    def __post_init__(self) -> None:
+        for name in ("images_md5", "mapping_md5", "labels_md5"):
+            value = getattr(self, name)
+            if value is not None and not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+                raise ConfigError(f"data.gz2.{name}: expected 32 hex digits (or null = not checked), got {value!r}")
+
+
+@dataclass(frozen=True)
+class FolderParams:
+    """A folder of the user's own images, with an optional labels.csv."""
+
+    path: str | None = None
+    hardlink: bool = False     # hard-link instead of copying (saves space; the links share permissions)
+
+
+@dataclass(frozen=True)
 class DataParams:
-    source: Literal["synthetic"]
+    source: Literal["synthetic", "kaggle", "gz2", "folder"]
     synthetic: SyntheticParams
+    download_dir: str = "data/downloads"
+    download: DownloadParams = field(default_factory=DownloadParams)
+    kaggle: KaggleParams = field(default_factory=KaggleParams)
+    gz2: GZ2Params = field(default_factory=GZ2Params)
+    folder: FolderParams = field(default_factory=FolderParams)
+
+    def __post_init__(self) -> None:
+        if self.source == "folder" and not self.folder.path:
+            raise ConfigError("data.folder.path: required when data.source is folder (the folder holding your "
+                              "images and an optional labels.csv)")
 
 
 @dataclass(frozen=True)
@@ -150,6 +217,55 @@ def _apply_budget(recipe, budgets: dict[str, dict[str, Any]], budget: str, secti
 
 
 @dataclass(frozen=True)
+class EfficientNetCropParams:
+    source_side: int
+    input_size: int
+
+
+@dataclass(frozen=True)
+class HeadParams:
+    hidden: int
+    dropout: float
+
+
+@dataclass(frozen=True)
+class KerasAugmentParams:
+    rotation_deg: float
+    shift: float
+    brightness: list[float]
+    hflip_p: float
+    vflip_p: float
+    border: Literal["nearest", "reflect", "constant"]
+
+
+@dataclass(frozen=True)
+class PhasedRecipe:
+    optimizer: Literal["adam"]
+    lr: float
+    batch_size: int
+    plateau_factor: float
+    plateau_patience: int
+    early_stop_patience: int
+    head_epochs: int
+    full_epochs: int
+
+
+@dataclass(frozen=True)
+class EfficientNetStudyParams:
+    split: SplitParams
+    crop: EfficientNetCropParams
+    pretrained: str
+    output_layer: Literal["mlp_sigmoid", "tree", "linear"]
+    head: HeadParams
+    augment: KerasAugmentParams
+    recipe: PhasedRecipe
+    budgets: dict[str, dict[str, Any]]
+
+    def recipe_for(self, budget: str) -> PhasedRecipe:
+        return _apply_budget(self.recipe, self.budgets, budget, "efficientnet_study")
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     batch_size: int = 256
     nondeterministic_passes: int = 1
@@ -173,6 +289,7 @@ class Params:
     split: SplitParams
     scale_study: ScaleStudyParams
     classifier: ClassifierParams
+    efficientnet_study: EfficientNetStudyParams
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 
@@ -228,6 +345,7 @@ def _check_values(p: Params) -> None:
     _positive("scale_study.recipe.lr", recipe.lr)
     _positive("evaluate.batch_size", p.evaluate.batch_size)
     _check_classifier(p.classifier, p.classifier_recipe)
+    _check_efficientnet_study(p.efficientnet_study, p.efficientnet_study.recipe_for(p.budget))
 
 
 def _check_classifier(c: ClassifierParams, recipe: ClassifierRecipe) -> None:
@@ -252,6 +370,26 @@ def _check_classifier(c: ClassifierParams, recipe: ClassifierRecipe) -> None:
                               f"got {getattr(recipe, key)}")
     _positive("classifier.crop.store_size", c.crop.store_size)
     _positive("classifier.visualize.galaxies_per_class", c.visualize.galaxies_per_class)
+
+
+def _check_efficientnet_study(e: EfficientNetStudyParams, recipe: PhasedRecipe) -> None:
+    key = "efficientnet_study"
+    _check_split(f"{key}.split", e.split)
+    for name in ("source_side", "input_size"):
+        _positive(f"{key}.crop.{name}", getattr(e.crop, name))
+    _positive(f"{key}.head.hidden", e.head.hidden)
+    if not 0 <= e.head.dropout < 1:
+        raise ConfigError(f"{key}.head.dropout: expected a probability in [0, 1), got {e.head.dropout}")
+    low, high = _pair(f"{key}.augment.brightness", e.augment.brightness)
+    if low <= 0:
+        raise ConfigError(f"{key}.augment.brightness: expected positive factors, got {e.augment.brightness}")
+    for name in ("lr", "batch_size", "plateau_factor", "plateau_patience", "early_stop_patience"):
+        _positive(f"{key}.recipe.{name}", getattr(recipe, name))
+    for name in ("head_epochs", "full_epochs"):
+        if getattr(recipe, name) < 0:
+            raise ConfigError(f"{key}.recipe.{name}: expected 0 or more epochs, got {getattr(recipe, name)}")
+    if recipe.head_epochs + recipe.full_epochs == 0:
+        raise ConfigError(f"{key}.recipe: head_epochs and full_epochs are both 0: nothing would be trained")
 
 
 def _check_split(key: str, split: SplitParams) -> None:

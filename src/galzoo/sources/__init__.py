@@ -1,4 +1,9 @@
-"""Data sources: each one ends in the common raw layout ``<out_dir>/images/<GalaxyID>.jpg`` + ``labels.csv``."""
+"""Data sources: each one ends in the common raw layout ``<out_dir>/images/<GalaxyID>.<jpg|png>`` + ``labels.csv``.
+
+``synthetic`` is generated here; ``kaggle`` and ``gz2`` are downloaded into ``data.download_dir`` (a cache
+outside the DVC outputs, so an interrupted run resumes) and extracted; ``folder`` copies the user's own.
+The real sources build ``out_dir`` in a staging folder and rename it into place when complete.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,12 +11,28 @@ from pathlib import Path
 from galzoo.config import DataParams
 from galzoo.errors import ConfigError
 
+SOURCES = ("synthetic", "kaggle", "gz2", "folder")
 
-def fetch_source(params: DataParams, out_dir: Path) -> Path:
+
+def fetch_source(params: DataParams, out_dir: Path, *, progress: bool = True) -> Path:
     """Fill ``out_dir`` from the source named by ``data.source``."""
+    out_dir, cache = Path(out_dir), Path(params.download_dir)
     if params.source == "synthetic":
         from galzoo.sources.synthetic import generate_dataset
 
         s = params.synthetic
-        return generate_dataset(out_dir, s.n_images, s.seed, image_size=s.image_size, jpeg_quality=s.jpeg_quality)
-    raise ConfigError(f"data.source: unknown source {params.source!r}; known sources: synthetic")
+        return generate_dataset(out_dir, s.n_images, s.seed, image_size=s.image_size, jpeg_quality=s.jpeg_quality,
+                                progress=progress)
+    if params.source == "kaggle":
+        from galzoo.sources.kaggle import fetch_kaggle
+
+        return fetch_kaggle(params.kaggle, out_dir, cache / "kaggle", params.download, progress=progress)
+    if params.source == "gz2":
+        from galzoo.sources.gz2 import fetch_gz2
+
+        return fetch_gz2(params.gz2, out_dir, cache / "gz2", params.download, progress=progress)
+    if params.source == "folder":
+        from galzoo.sources.folder import fetch_folder
+
+        return fetch_folder(params.folder, out_dir, progress=progress)
+    raise ConfigError(f"data.source: unknown source {params.source!r}; known sources: {', '.join(SOURCES)}")
