@@ -33,6 +33,6 @@ def load_checkpoint(path: Path, device: torch.device | str = "cpu") -> tuple[nn.
     except Exception as exc:  # torch raises many types for a corrupt file
         raise DataError(f"{path}: not a galzoo model checkpoint: {exc}") from exc
     model = create_model(meta["model"], num_outputs=meta["num_outputs"], input_size=meta["input_size"],
-                         output_layer=meta["output_layer"])
+                         output_layer=meta["output_layer"], head=meta.get("head"))
     model.load_state_dict(blob["state_dict"])
     return model.to(device), meta

@@ -75,3 +75,24 @@ class DielemanTreeLayer(nn.Module):
             normalised = torch.where(total > 0, part / total.clamp_min(1e-12), torch.full_like(part, 1.0 / n))
             out[:, answers] = normalised if parent is None else normalised * out[:, parent:parent + 1]
         return out
+
+
+class MLPSigmoidHead(nn.Module):
+    """``backbone`` (ending in a dense layer of ``hidden`` units) -> ReLU -> dense ``num_outputs`` -> sigmoid.
+
+    Kalvankar et al.'s head for vote fractions: the sigmoid keeps each output in [0, 1], but unlike
+    :class:`DielemanTreeLayer` it does not make the 37 answers obey the tree. ``head_parameters`` are the
+    weights a frozen-backbone phase trains: the backbone's own last dense layer and everything after it.
+    """
+
+    def __init__(self, backbone: nn.Module, hidden: int, num_outputs: int):
+        super().__init__()
+        self.backbone = backbone
+        self.output = nn.Linear(hidden, num_outputs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.output(torch.relu(self.backbone(x))))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        last_dense = [m for m in self.backbone.modules() if isinstance(m, nn.Linear)][-1]
+        return [*last_dense.parameters(), *self.output.parameters()]

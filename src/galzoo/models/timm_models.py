@@ -1,7 +1,7 @@
 """ImageNet architectures built by timm, with their classifier replaced by the task's outputs.
 
-No weights are loaded here: the embedded run trains from scratch (pretrained weights are a later study's
-parameter). timm imports torchvision, so the CPU-torch compatibility patch runs first.
+No weights are loaded here: pretrained weights are applied afterwards by :mod:`galzoo.models.pretrained`,
+so the embedded run trains from scratch. timm imports torchvision, so the CPU-torch compatibility patch runs first.
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ patch_torchvision()
 import timm  # noqa: E402  (must follow the patch)
 
 
-@register_model("efficientnet_b0", "EfficientNet-B0 (timm), trained from scratch, linear head")
-def _efficientnet_b0(num_outputs: int, input_size: int) -> nn.Module:
-    return timm.create_model("efficientnet_b0", pretrained=False, num_classes=num_outputs)
+@register_model("efficientnet_b0", "EfficientNet-B0 (timm): global average pool, dropout, dense outputs")
+def _efficientnet_b0(num_outputs: int, input_size: int, dropout: float | None = None) -> nn.Module:
+    """timm's EfficientNet-B0; ``dropout`` is its pre-logit dropout (timm's default 0.2 when None)."""
+    options = {} if dropout is None else {"drop_rate": dropout}
+    return timm.create_model("efficientnet_b0", pretrained=False, num_classes=num_outputs, **options)

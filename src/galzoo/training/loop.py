@@ -1,6 +1,7 @@
 """The training loop: short enough to read in one sitting (nanoGPT style), shared by every study."""
 from __future__ import annotations
 
+import copy
 import itertools
 import math
 import sys
@@ -12,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from galzoo.config import ClassifierRecipe, Recipe
+from galzoo.config import ClassifierRecipe, PhasedRecipe, Recipe
 from galzoo.errors import GalzooError
 from galzoo.evaluation.regression import predict
 from galzoo.progress import progress_bar
@@ -168,3 +169,82 @@ def fit_iterations(model: nn.Module, train_set: Dataset, recipe: ClassifierRecip
                 live.next_step()
             running, seen, start = 0.0, 0, time.perf_counter()
     return val
+
+
+@dataclass
+class PhaseOutcome:
+    best_val_loss: float
+    best_epoch: int
+    epochs_run: int
+    stopped_early: bool
+
+
+def fit_phase(model: nn.Module, trainable: list[nn.Parameter] | None, train_set: Dataset, val_set: Dataset,
+              recipe: PhasedRecipe, *, epochs: int, device: torch.device, amp_dtype: torch.dtype | None, seed: int,
+              eval_batch_size: int = 256, live=None, progress: bool = True, label: str = "",
+              phase: str = "") -> PhaseOutcome:
+    """One phase of Kalvankar et al.'s Keras recipe: Adam on MSE for at most ``epochs`` epochs, the lr times
+    ``plateau_factor`` after ``plateau_patience`` epochs without a better validation loss, a stop after
+    ``early_stop_patience`` such epochs, and the best epoch's weights restored at the end.
+
+    ``trainable`` (None = all) are the parameters this phase trains; the rest are frozen, and the frozen
+    part runs in eval mode, as a frozen Keras backbone does (its batch-norm statistics stay fixed).
+    """
+    model.to(device)
+    everything = list(model.parameters())
+    chosen = everything if trainable is None else list(trainable)
+    chosen_ids = {id(p) for p in chosen}
+    for p in everything:
+        p.requires_grad_(id(p) in chosen_ids)
+    frozen_modules = [m for m in model.modules()
+                      if list(m.parameters(recurse=False)) and not any(id(p) in chosen_ids
+                                                                      for p in m.parameters(recurse=False))]
+    optimizer = torch.optim.Adam(chosen, lr=recipe.lr)
+    # Keras lowers the lr on the ``patience``-th epoch without an improvement of at least 1e-4; torch's
+    # scheduler on the one after, so its patience is one less.
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=recipe.plateau_factor,
+                                                         patience=recipe.plateau_patience - 1,
+                                                         threshold=1e-4, threshold_mode="abs")
+    loss_fn = nn.MSELoss()
+    loader = shuffled_loader(train_set, recipe.batch_size, seed=seed, device=device)
+    best = PhaseOutcome(math.inf, 0, 0, False)
+    best_state = copy.deepcopy(model.state_dict())
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for module in frozen_modules:
+            module.eval()
+        lr = optimizer.param_groups[0]["lr"]
+        running, seen, start = 0.0, 0, time.perf_counter()
+        bar = progress_bar(loader, enabled=progress, desc=f"{label} {phase} epoch {epoch}/{epochs}", leave=False)
+        for x, y in bar:
+            loss = sgd_step(model, optimizer, loss_fn, x, y, device=device, amp_dtype=amp_dtype,
+                            where=f"{label}: {phase} phase, epoch {epoch} (lr {lr:g})",
+                            fix="lower efficientnet_study.recipe.lr")
+            running += loss * len(x)
+            seen += len(x)
+            bar.set_postfix(mse=f"{running / seen:.5f}")
+        elapsed = time.perf_counter() - start
+        val_pred, val_true = predict(model, val_set, batch_size=eval_batch_size, device=device, amp_dtype=amp_dtype)
+        val_loss = float(((val_pred - val_true) ** 2).mean())
+        plateau.step(val_loss)
+        best.epochs_run = epoch
+        if val_loss < best.best_val_loss:
+            best.best_val_loss, best.best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        print(f"{label} {phase} epoch {epoch}/{epochs}: train mse {running / seen:.5f}  val rmse "
+              f"{math.sqrt(val_loss):.5f}  lr {lr:g}  {seen / elapsed:.0f} img/s", file=sys.stderr)
+        if live is not None:
+            live.log_metric("train/mse", running / seen)
+            live.log_metric("val/rmse", math.sqrt(val_loss))
+            live.log_metric("lr", lr)
+            live.log_metric("images_per_second", seen / elapsed)
+            live.next_step()
+        if epoch - best.best_epoch >= recipe.early_stop_patience:
+            best.stopped_early = True
+            print(f"{label} {phase}: no better validation loss for {recipe.early_stop_patience} epochs, "
+                  f"stopping; restoring epoch {best.best_epoch}", file=sys.stderr)
+            break
+    model.load_state_dict(best_state)
+    for p in everything:
+        p.requires_grad_(True)
+    return best

@@ -1,0 +1,152 @@
+"""Study 3 (Kalvankar et al. 2020, replicated by Núñez Beltrán & Reyes): the 37 vote fractions from the
+central 212 px, resized to 224, with EfficientNet-B0 under a dense-64 sigmoid head; the head is trained
+first with the backbone frozen, then everything (Adam, lr x0.8 on plateaus, early stopping, best weights).
+
+Any registered model can take this recipe (``-S task=votes37 -S model=...``); ``efficientnet_b0`` is the
+paper's. Validation and test images get the same centre crop as training (the original code skipped it for
+validation) because all of them are read from one array store.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from galzoo.config import Params
+from galzoo.errors import DataError
+from galzoo.evaluation.regression import predict, regression_scores
+from galzoo.labels import read_labels
+from galzoo.models import create_model
+from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
+from galzoo.models.pretrained import load_pretrained
+from galzoo.preprocess.store import load_index
+from galzoo.splits import make_split, write_split
+from galzoo.training.augment import keras_augmentation
+from galzoo.training.data import LabelledStore
+from galzoo.training.loop import fit_phase
+from galzoo.training.runtime import autocast_dtype, configure_threads, seed_everything, select_device
+
+TASK = "votes37"
+#: ImageNet channel statistics in 0..255 units: what timm's pretrained networks expect, and harmless from scratch.
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+#: Kalvankar et al.'s scores for EfficientNet-B0 (validation and Kaggle private test RMSE), as replicated.
+PAPER_RMSE = {"validation": 0.0814, "kaggle_test": 0.0810}
+
+
+def store_scale(params: Params) -> str:
+    """Name of the stored array: the centre ``source_side`` crop (stored at the network's input size)."""
+    return f"crop{params.efficientnet_study.crop.source_side}"
+
+
+def split_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path) -> dict:
+    """A random split of every labelled galaxy for ``params.seed``: test held out, then 85/15 train/val."""
+    study = params.efficientnet_study
+    ids = read_labels(raw_dir / "labels.csv").index.astype(str)
+    stored = set(load_index(store_dir)["id"].astype(str))
+    missing = [i for i in ids if i not in stored]
+    if missing:
+        raise DataError(f"{store_dir}: {len(missing)} labelled galaxies are not in the store, e.g. {missing[:5]}: "
+                        f"re-run the crop stage")
+    split = make_split(ids, test_fraction=study.split.test_fraction, val_fraction=study.split.val_fraction,
+                       seed=params.seed)
+    write_split(split, split_path)
+    return split["subset"].value_counts().to_dict()
+
+
+def _model_for(params: Params):
+    study = params.efficientnet_study
+    head = {"hidden": study.head.hidden, "dropout": study.head.dropout} if study.output_layer == "mlp_sigmoid" else None
+    model = create_model(params.model, num_outputs=37, input_size=study.crop.input_size,
+                         output_layer=study.output_layer, head=head)
+    return model, head
+
+
+def train_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
+                live_dir: Path, progress: bool = True) -> dict:
+    """Both phases of the recipe under ``params.budget``; saves the best weights with their preprocessing."""
+    from dvclive import Live
+
+    study = params.efficientnet_study
+    recipe = study.recipe_for(params.budget)
+    configure_threads(params.runtime.threads)
+    seed_everything(params.seed)
+    device = select_device(params.runtime.device)
+    amp = autocast_dtype(params.runtime.precision, device)
+    data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), TASK)
+    mean, std = np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32)
+    train_set = data.dataset("train", mean, std, keras_augmentation(study.augment, seed=params.seed))
+    val_set = data.dataset("val", mean, std)
+    model, head = _model_for(params)
+    print(load_pretrained(model, study.pretrained), file=sys.stderr)
+    print(f"{params.model} on {TASK} ({study.crop.source_side} px centre -> {study.crop.input_size}), {device}: "
+          f"{len(train_set)} train / {len(val_set)} val galaxies, batch {recipe.batch_size}, budget "
+          f"{params.budget}, seed {params.seed}", file=sys.stderr)
+    phases = {}
+    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
+        for phase, epochs in (("head", recipe.head_epochs), ("full", recipe.full_epochs)):
+            if epochs == 0:
+                continue
+            trainable = _head_parameters(model) if phase == "head" else None
+            outcome = fit_phase(model, trainable, train_set, val_set, recipe, epochs=epochs, device=device,
+                                amp_dtype=amp, seed=params.seed, eval_batch_size=params.evaluate.batch_size,
+                                live=live, progress=progress, label=f"[{params.model}]", phase=phase)
+            phases[phase] = {"best_val_rmse": math.sqrt(outcome.best_val_loss), "best_epoch": outcome.best_epoch,
+                             "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early}
+    save_checkpoint(model_path, model, {
+        "model": params.model, "task": TASK, "num_outputs": 37, "input_size": study.crop.input_size,
+        "output_layer": study.output_layer, "head": head, "scale": store_scale(params),
+        "mean": mean.tolist(), "std": std.tolist(),
+        "preprocessing": {"kind": "centre_crop", "crop_side": study.crop.source_side,
+                          "size": study.crop.input_size},
+        "pretrained": study.pretrained, "phases": phases, "budget": params.budget, "seed": params.seed,
+    })
+    return phases
+
+
+def _head_parameters(model) -> list:
+    """What the frozen-backbone phase trains: the head when the model has one, else its last dense layer."""
+    if hasattr(model, "head_parameters"):
+        return model.head_parameters()
+    from torch import nn
+
+    dense = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not dense:
+        raise DataError(f"{type(model).__name__}: no dense layer to train with the backbone frozen; "
+                        f"set efficientnet_study.recipe.head_epochs to 0")
+    return list(dense[-1].parameters())
+
+
+def evaluate_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
+                   metrics_path: Path, predictions_path: Path) -> dict:
+    """RMSE over the 37 answers (the Kaggle metric) on the validation and test parts, beside the paper's."""
+    configure_threads(params.runtime.threads)
+    device = select_device(params.runtime.device)
+    amp = autocast_dtype(params.runtime.precision, device)
+    model, meta = load_checkpoint(model_path, device)
+    if meta["task"] != TASK:
+        raise DataError(f"{model_path}: model was trained on task {meta['task']!r}, not {TASK!r}")
+    data = LabelledStore(store_dir, raw_dir, split_path, meta["scale"], TASK)
+    mean, std = np.asarray(meta["mean"], np.float32), np.asarray(meta["std"], np.float32)
+    scores, test = {}, None
+    for subset in ("val", "test"):
+        pred, true = predict(model, data.dataset(subset, mean, std), batch_size=params.evaluate.batch_size,
+                             device=device, amp_dtype=amp)
+        scores[subset] = regression_scores(pred, true)
+        if subset == "test":
+            test = (pred, true)
+    metrics = {"model": meta["model"], "task": TASK, "seed": params.seed, "budget": meta["budget"],
+               "pretrained": meta["pretrained"], "n_val": int(len(data.subsets["val"][0])),
+               "n_test": int(len(test[1])), "rmse": scores["test"]["rmse"], "val_rmse": scores["val"]["rmse"],
+               "phases": meta["phases"], "val": scores["val"], "test": scores["test"],
+               "paper": {"val_rmse": PAPER_RMSE["validation"], "kaggle_test_rmse": PAPER_RMSE["kaggle_test"]}}
+    metrics_path.parent.mkdir(parents=True, exist_ok=True)
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
+    predictions_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(predictions_path, ids=data.subsets["test"][0].astype(str), pred=test[0], true=test[1])
+    print(f"{meta['model']}: test RMSE {metrics['rmse']:.5f}, val RMSE {metrics['val_rmse']:.5f} "
+          f"(paper {PAPER_RMSE['validation']} / {PAPER_RMSE['kaggle_test']})", file=sys.stderr)
+    return metrics
