@@ -62,6 +62,24 @@ def _report(args) -> None:
             print(path, file=sys.stderr)
 
 
+def _predict(args) -> None:
+    """Score images with a trained model; the preprocessing comes from the checkpoint (see galzoo.predict)."""
+    from galzoo.predict import predict_to_csv
+
+    frame = predict_to_csv(args.model, args.inputs, args.out, tta=args.tta, batch_size=args.batch_size,
+                           device=args.device, workers=args.workers)
+    print(f"{len(frame)} predictions written to {args.out}", file=sys.stderr)
+
+
+def _gallery(args) -> None:
+    """The galaxies with the highest predicted value of each chosen column, one row per column."""
+    from galzoo.gallery_plot import plot_prediction_gallery, read_predictions
+
+    path = plot_prediction_gallery(read_predictions(args.predictions), args.images, args.answers, args.out,
+                                   n=args.n, source=str(args.predictions))
+    print(path, file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galzoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +98,32 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="also write the markdown table to this file")
     report.add_argument("--plots-dir", type=Path, help="copy every run's confusion and ROC PNGs into this folder")
     report.set_defaults(run=_report)
+    predict = commands.add_parser(
+        "predict", help="score JPEG, PNG or FITS images with a trained model (preprocessing from the checkpoint)",
+        description="Score images with a trained galzoo model. The preprocessing is the one the model was "
+                    "trained with, read from the checkpoint. 37-output models write a Kaggle submission "
+                    "(GalaxyID + Class1.1 ... Class11.6); classifiers write p_<class> and predicted_class.")
+    predict.add_argument("inputs", nargs="+", type=Path,
+                         help="image files (.jpg .jpeg .png .fits .fit .fts, optionally .gz for FITS) or folders "
+                              "of them (not searched recursively)")
+    predict.add_argument("--model", type=Path, required=True, help="a trained model (.pt) from the pipeline")
+    predict.add_argument("-o", "--out", type=Path, required=True, help="CSV file to write")
+    predict.add_argument("--tta", action="store_true",
+                         help="average over the 8 rotations by 90 degrees and flips of each model input (D4)")
+    predict.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")
+    predict.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                         help="auto = CUDA when present (bf16 autocast there), else CPU")
+    predict.add_argument("--workers", type=int, default=0,
+                         help="processes decoding and cropping images (default 0: in this process)")
+    predict.set_defaults(run=_predict)
+    gallery = commands.add_parser("gallery", help="the galaxies with the highest predicted answers, one row each")
+    gallery.add_argument("--predictions", type=Path, required=True, help="CSV written by galzoo predict")
+    gallery.add_argument("--images", type=Path, required=True, help="folder of the images predicted on")
+    gallery.add_argument("--answers", nargs="+", required=True,
+                         help="columns to rank by, e.g. Class1.1 Class4.1 (or p_<class> for a classifier)")
+    gallery.add_argument("-n", type=int, default=8, help="galaxies per row (default 8)")
+    gallery.add_argument("-o", "--out", type=Path, required=True, help="PNG file to write")
+    gallery.set_defaults(run=_gallery)
     return parser
 
 
