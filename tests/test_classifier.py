@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from galzoo.comparison import render_comparison, runs_from_exp_show, summarise
+from galzoo.comparison import TEST_METRICS, render_comparison, runs_from_exp_show, summarise
 from galzoo.config import load_params
 from galzoo.errors import DataError, GalzooError
 from galzoo.evaluation.classification import bootstrap_intervals, classification_scores, predict_views
@@ -247,7 +247,7 @@ def run_node(rev, model, seed, accuracy, name=None):
                "ci95": {k: {"low": 0.1, "high": 0.99} for k in
                         ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc")}}
     return {"rev": rev, "name": name, "error": None,
-            "data": {"metrics": {"metrics/classifier/test.json": {"data": metrics}}}}
+            "data": {"metrics": {TEST_METRICS: {"data": metrics}}}}
 
 
 def exp_show(*experiments):
@@ -277,7 +277,7 @@ def test_models_the_paper_did_not_run_have_no_paper_columns():
 
 
 def test_no_experiments_is_a_clear_error():
-    with pytest.raises(GalzooError, match="no experiment has metrics/classifier/test.json"):
+    with pytest.raises(GalzooError, match="no experiment has metrics/model/test.json"):
         render_comparison(runs_from_exp_show([{"rev": "workspace", "data": {}, "experiments": None}]))
 
 

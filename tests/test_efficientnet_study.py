@@ -257,8 +257,35 @@ def test_both_phases_train_and_the_scores_sit_beside_the_papers(tiny_study, tmp_
                          live_dir=tmp_path / "live", progress=False)
     assert set(phases) == {"head", "full"}
     metrics = evaluate_votes(params, raw_dir=raw, store_dir=store, split_path=split, model_path=tmp_path / "m.pt",
-                             metrics_path=tmp_path / "test.json", predictions_path=tmp_path / "p.npz")
+                             metrics_path=tmp_path / "test.json", predictions_path=tmp_path / "p.npz",
+                             confusion_path=tmp_path / "confusion.csv")
     assert metrics["n_test"] == 4 and 0 < metrics["rmse"] < 0.5
-    assert metrics["paper"] == {"val_rmse": 0.0814, "kaggle_test_rmse": 0.0810}
+    assert metrics["paper"] == {"val_rmse": 0.0814, "test_rmse": 0.0810}
     _, meta = load_checkpoint(tmp_path / "m.pt")
     assert meta["preprocessing"] == {"kind": "centre_crop", "crop_side": 212, "size": 32}
+
+
+# --- one branch of the DAG for every task ------------------------------------------------------------------
+
+def test_task_auto_is_the_task_of_the_models_own_study():
+    from galzoo.experiment import resolve
+
+    auto = dataclasses.replace(PARAMS, task="auto")
+    assert resolve(dataclasses.replace(auto, model="efficientnet_b0")).task == "votes37"
+    assert resolve(dataclasses.replace(auto, model="alexnet")).task == "gz2_5class"
+    named = dataclasses.replace(PARAMS, task="gz2_5class", model="efficientnet_b0")
+    assert resolve(named).task == "gz2_5class"  # a named task is kept: any model on any task
+
+
+def test_the_report_puts_vote_fraction_rmse_beside_the_papers():
+    from galzoo.comparison import Run, render_comparison
+
+    def run(seed, rmse):
+        return Run(rev=str(seed) * 40, name=f"e{seed}", metrics={
+            "model": "efficientnet_b0", "task": "votes37", "seed": seed, "budget": "embedded", "pretrained": "none",
+            "rmse": rmse, "val_rmse": rmse + 0.01, "n_test": 200, "n_val": 270})
+
+    table = render_comparison([run(1, 0.16), run(2, 0.18)])
+    assert "# The CNN comparison" not in table  # no classification runs, no empty table
+    assert ("| efficientnet_b0 | embedded | none | 1, 2 | 0.1800 ± 0.0141 | 0.1700 ± 0.0141 | 0.1600 | 0.0814 | "
+            "0.0810 |") in table

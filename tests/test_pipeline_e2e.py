@@ -1,5 +1,5 @@
 """End to end: `dvc repro` of the whole DAG on tiny synthetic data in a temporary git repository, then
-`dvc exp run -S model=efficientnet_b0` beside it, as a user would run them."""
+`dvc exp run -S model=efficientnet_b0` (the EfficientNet-B0 study) beside it, as a user would run them."""
 import json
 import os
 import shutil
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from galzoo.comparison import runs_from_exp_show
 from tests.conftest import REPO_ROOT
 
 TINY = {
@@ -21,6 +22,7 @@ TINY = {
     "classifier.split": {"test_fraction": 0.25, "val_fraction": 0.25},
     "classifier.budgets": {"embedded": {"iterations": 2, "batch_size": 8, "lr": 0.01, "eval_every": 1,
                                         "lr_drop_iterations": [1]}},
+    "efficientnet_study.budgets": {"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 1}},
 }
 
 
@@ -76,23 +78,23 @@ def test_repro_writes_the_plots_and_a_report_with_the_paper_column(project):
 
 def test_repro_trains_and_scores_the_default_classifier_with_intervals(project):
     root, _ = project
-    counts = json.loads((root / "metrics" / "classifier" / "class_counts.json").read_text())
+    counts = json.loads((root / "metrics" / "model" / "split_counts.json").read_text())
     assert all(n["test"] >= 1 and n["val"] >= 1 and n["train"] >= 1 for n in counts["classes"].values())
-    metrics = json.loads((root / "metrics" / "classifier" / "test.json").read_text())
+    metrics = json.loads((root / "metrics" / "model" / "test.json").read_text())
     assert metrics["model"] == "dai_resnet26" and metrics["task"] == "gz2_5class"
     assert metrics["n_test"] == sum(n["test"] for n in counts["classes"].values())
     ci = metrics["ci95"]["accuracy"]
     assert ci["low"] <= metrics["accuracy"] <= ci["high"]
     assert set(metrics["per_view_accuracy"]) == {"Q180", "Q200", "Q220", "Q240"}
     for png in ("confusion_matrix", "roc", "filters", "feature_maps"):
-        assert (root / "plots" / "classifier" / f"{png}.png").stat().st_size > 1000
+        assert (root / "plots" / "model" / f"{png}.png").stat().st_size > 1000
 
 
 def test_dvc_plots_show_includes_the_confusion_plot(project):
     root, env = project
     run(["dvc", "plots", "show", "-o", "plots_html"], root, env)
     html = (root / "plots_html" / "index.html").read_text()
-    assert "Confusion matrix of the classifier (test set)" in html
+    assert "Confusion matrix of the model (test set" in html
     assert '"mark": "rect"' in html  # DVC's confusion template: one rect per (actual, predicted) cell
 
 
@@ -101,12 +103,26 @@ def test_a_second_repro_has_nothing_to_do(project):
     assert "Data and pipelines are up to date" in run(["dvc", "status"], root, env)
 
 
+def test_exp_run_with_efficientnet_b0_is_the_efficientnet_study_beside_the_papers_rmse(project, tmp_path):
+    root, env = project
+    run(["dvc", "exp", "run", "--temp", "-S", "model=efficientnet_b0"], root, env)  # the workspace stays as is
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root, env))
+    runs = [r for r in runs_from_exp_show(shown) if r.metrics["model"] == "efficientnet_b0"]
+    assert len(runs) == 1 and runs[0].metrics["task"] == "votes37"
+    assert set(runs[0].metrics["phases"]) == {"head", "full"} and 0 < runs[0].metrics["rmse"] < 0.5
+    table = run([sys.executable, "-m", "galzoo.cli", "report", "--plots-dir", str(tmp_path)], root, env)
+    assert "| efficientnet_b0 | embedded | none | 2016 |" in table and "| 0.0814 | 0.0810 |" in table
+    for png in ("predicted_vs_true", "gallery"):
+        assert (tmp_path / f"efficientnet_b0_votes37_seed2016_{png}.png").stat().st_size > 1000
+
+
 @pytest.mark.slow
 def test_the_documented_sweep_gives_the_comparison_table_and_every_runs_plots(project):
     root, env = project
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "baseline results"], root, env)
-    run(["dvc", "exp", "run", "--queue", "-S", "model=efficientnet_b0,kabani_maxout", "-S", "seed=1,2"], root, env)
+    run(["dvc", "exp", "run", "--queue", "-S", "task=gz2_5class", "-S", "model=efficientnet_b0,kabani_maxout",
+         "-S", "seed=1,2"], root, env)
     run(["dvc", "exp", "run", "--run-all"], root, env)
     diff = run(["dvc", "metrics", "diff", "--json"], root, env)
     assert "deterministic.mse" in diff
@@ -117,4 +133,4 @@ def test_the_documented_sweep_gives_the_comparison_table_and_every_runs_plots(pr
     for model in ("efficientnet_b0", "kabani_maxout"):
         for seed in (1, 2):
             for kind in ("confusion_matrix", "roc"):
-                assert (root / "sweep" / f"{model}_seed{seed}_{kind}.png").stat().st_size > 1000
+                assert (root / "sweep" / f"{model}_gz2_5class_seed{seed}_{kind}.png").stat().st_size > 1000

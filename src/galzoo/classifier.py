@@ -15,12 +15,11 @@ from torch import nn
 from galzoo.config import Params
 from galzoo.errors import DataError
 from galzoo.evaluation.classification import bootstrap_intervals, classification_scores, predict_views
-from galzoo.labels import read_labels
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.preprocess.store import load_index
 from galzoo.splits import make_stratified_split, write_split
-from galzoo.tasks import class_counts, get_task
+from galzoo.tasks import class_counts, task_targets
 from galzoo.training.data import LabelledStore
 from galzoo.training.loop import fit_iterations
 from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, multiscale_test_views
@@ -34,10 +33,8 @@ def store_scale(params: Params) -> str:
 
 def split_classes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, counts_path: Path) -> dict:
     """Write the stratified split of ``params.task``'s galaxies for ``params.seed`` and the class counts."""
-    task = get_task(params.task)
-    labels = read_labels(raw_dir / "labels.csv")
-    class_counts(task, labels)  # an empty class is an error naming it
-    ids, classes = task.select(labels)
+    task, ids, classes = task_targets(params.task, raw_dir)
+    class_counts(task, targets=classes)  # an empty class is an error naming it
     stored = set(load_index(store_dir)["id"].astype(str))
     missing = [i for i in ids.astype(str) if i not in stored]
     if missing:
@@ -47,7 +44,7 @@ def split_classes(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
                                   val_fraction=params.classifier.split.val_fraction, seed=params.seed)
     write_split(split, split_path)
     table = pd.crosstab(pd.Categorical.from_codes(classes, task.class_names), split["subset"].to_numpy())
-    counts = {"task": task.name, "seed": params.seed, "n_labelled": int(len(labels)), "n_selected": int(len(ids)),
+    counts = {"task": task.name, "seed": params.seed, "n_selected": int(len(ids)),
               "classes": {name: {subset: int(table.loc[name, subset]) for subset in ("train", "val", "test")}
                           for name in task.class_names}}
     counts_path.parent.mkdir(parents=True, exist_ok=True)

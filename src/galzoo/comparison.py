@@ -1,8 +1,9 @@
-"""The CNN comparison table (Dai & Tong's tables 6 and 7) rendered from DVC experiments.
+"""The comparison tables rendered from DVC experiments: Dai & Tong's tables 6 and 7 for classification
+tasks, and the EfficientNet-B0 study's RMSE for the 37 vote fractions.
 
-Each experiment of the sweep is one (model, seed) run whose ``evaluate_classifier`` stage wrote
-``metrics/classifier/test.json``; that file describes itself (model, task, seed, budget, scores, bootstrap
-intervals), so the table is built from the metrics alone and cannot pair a score with the wrong model.
+Each experiment is one (model, task, seed) run whose ``evaluate_model`` stage wrote
+``metrics/model/test.json``; that file describes itself (model, task, seed, budget, scores, bootstrap
+intervals), so the tables are built from the metrics alone and cannot pair a score with the wrong model.
 """
 from __future__ import annotations
 
@@ -15,10 +16,12 @@ import numpy as np
 
 from galzoo.errors import GalzooError
 from galzoo.evaluation.classification import HEADLINE
-from galzoo.paper import CNN_COMPARISON, CNN_COMPARISON_SOURCE
+from galzoo.paper import CNN_COMPARISON, CNN_COMPARISON_SOURCE, EFFICIENTNET, EFFICIENTNET_SOURCE
 
-TEST_METRICS = "metrics/classifier/test.json"
-RUN_PLOTS = ("plots/classifier/confusion_matrix.png", "plots/classifier/roc.png")
+TEST_METRICS = "metrics/model/test.json"
+#: The PNGs copied out of each run's experiment commit, by kind of task.
+RUN_PLOTS = {"classification": ("plots/model/confusion_matrix.png", "plots/model/roc.png"),
+             "regression": ("plots/model/predicted_vs_true.png", "plots/model/gallery.png")}
 PAPER_KEYS = {"accuracy": "max_accuracy", "macro_precision": "precision", "macro_recall": "recall",
               "macro_f1": "f1", "auc": "auc"}
 
@@ -34,9 +37,13 @@ class Run:
         m = self.metrics
         return m["task"], m["budget"], m["model"], m["seed"]
 
+    @property
+    def kind(self) -> str:
+        return "classification" if "accuracy" in self.metrics else "regression"
+
 
 def runs_from_exp_show(exp_show: list) -> list[Run]:
-    """Every commit or experiment in ``dvc exp show --json`` output that has classifier test metrics, one per
+    """Every commit or experiment in ``dvc exp show --json`` output that has test metrics, one per
     (task, budget, model, seed): a rerun of the same configuration is the same run."""
     runs: dict[tuple, Run] = {}
     for node in _walk(exp_show):
@@ -69,15 +76,20 @@ def read_exp_show(repo: Path = Path(".")) -> list:
     return json.loads(result.stdout)
 
 
-def summarise(runs: list[Run]) -> list[dict]:
-    """Per (task, budget, model): the runs' seeds, mean, std and maximum of each headline score, and the
-    bootstrap interval of the best run (the one with the maximum accuracy, as the paper's maxima)."""
+def _groups(runs: list[Run]) -> list[tuple[tuple, list[Run]]]:
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
         groups.setdefault(run.key[:3], []).append(run)
-    rows = []
-    for (task, budget, model), members in sorted(groups.items()):
+    for members in groups.values():
         members.sort(key=lambda r: r.metrics["seed"])
+    return sorted(groups.items())
+
+
+def summarise(runs: list[Run]) -> list[dict]:
+    """Per (task, budget, model) of the classification runs: the seeds, mean, std and maximum of each
+    headline score, and the bootstrap interval of the best run (maximum accuracy, as the paper's maxima)."""
+    rows = []
+    for (task, budget, model), members in _groups([r for r in runs if r.kind == "classification"]):
         best = max(members, key=lambda r: r.metrics["accuracy"])
         row = {"task": task, "budget": budget, "model": model, "seeds": [r.metrics["seed"] for r in members],
                "n_test": best.metrics["n_test"], "best_rev": best.name}
@@ -93,11 +105,11 @@ def summarise(runs: list[Run]) -> list[dict]:
 
 def render_comparison(runs: list[Run]) -> str:
     """Markdown: our scores (mean ± std over seeds, maximum, 95% bootstrap CI of the best run) beside the
-    paper's, one table per task and budget."""
+    paper's, one table per task and budget; then the vote-fraction (RMSE) runs, if any."""
     if not runs:
         raise GalzooError(f"no experiment has {TEST_METRICS}: run the sweep first (README, 'The CNN comparison')")
     rows = summarise(runs)
-    lines = ["# The CNN comparison", ""]
+    lines = ["# The CNN comparison", ""] if rows else []
     for task, budget in sorted({(r["task"], r["budget"]) for r in rows}):
         group = [r for r in rows if (r["task"], r["budget"]) == (task, budget)]
         lines += [f"## Task {task}, budget {budget}", "",
@@ -126,7 +138,34 @@ def render_comparison(runs: list[Run]) -> str:
                              f"{s['best_ci'][1]:.3f}] ({_paper(paper, PAPER_KEYS[key], 4)})")
             lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += render_votes([r for r in runs if r.kind == "regression"])
     return "\n".join(lines)
+
+
+def render_votes(runs: list[Run]) -> list[str]:
+    """Markdown lines: RMSE over the 37 answers, mean ± std over seeds and the best run, beside the
+    EfficientNet-B0 study's validation and Kaggle-test RMSE."""
+    if not runs:
+        return []
+    lines = ["# The 37 vote fractions (EfficientNet-B0 study)", "",
+             f"RMSE over all 37 answers (the Kaggle metric). Paper: {EFFICIENTNET_SOURCE}; its test score is on "
+             "Kaggle's private test set, ours on the held-out test part.", "",
+             "| model | budget | pretrained | seeds | val RMSE mean ± std | test RMSE mean ± std | test RMSE best | "
+             "paper val | paper test |", "|---|---|---|---|---|---|---|---|---|"]
+    for (task, budget, model), members in _groups(runs):
+        val = np.array([r.metrics["val_rmse"] for r in members])
+        test = np.array([r.metrics["rmse"] for r in members])
+        paper = EFFICIENTNET.get(model, {})
+        pretrained = ", ".join(sorted({str(r.metrics.get("pretrained", "none")) for r in members}))
+        lines.append(f"| {model} | {budget} | {pretrained} | {', '.join(str(r.metrics['seed']) for r in members)} | "
+                     f"{val.mean():.4f} ± {_std(val):.4f} | {test.mean():.4f} ± {_std(test):.4f} | "
+                     f"{test.min():.4f} | {_paper(paper, 'val_rmse', 4)} | {_paper(paper, 'test_rmse', 4)} |")
+    lines.append("")
+    return lines
+
+
+def _std(values: np.ndarray) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else 0.0
 
 
 def _paper(paper: dict, key: str, digits: int) -> str:
@@ -134,18 +173,18 @@ def _paper(paper: dict, key: str, digits: int) -> str:
 
 
 def extract_run_plots(runs: list[Run], out_dir: Path, repo: Path = Path(".")) -> list[Path]:
-    """Copy each run's confusion-matrix and ROC PNGs out of its experiment commit (they are git-tracked
-    outputs) to ``out_dir/<model>_seed<seed>_<name>.png``."""
+    """Copy each run's PNGs (confusion matrix and ROC; or predicted vs true and the gallery) out of its
+    experiment commit (they are git-tracked outputs) to ``out_dir/<model>_<task>_seed<seed>_<name>.png``."""
     written = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for run in runs:
         m = run.metrics
-        for path in RUN_PLOTS:
+        for path in RUN_PLOTS[run.kind]:
             blob = subprocess.run(["git", "show", f"{run.rev}:{path}"], cwd=repo, capture_output=True, check=False)
             if blob.returncode != 0:
                 raise GalzooError(f"{path} is not in experiment {run.name} ({run.rev[:7]}): "
                                   f"{blob.stderr.decode().strip()}")
-            target = out_dir / f"{m['model']}_seed{m['seed']}_{Path(path).name}"
+            target = out_dir / f"{m['model']}_{m['task']}_seed{m['seed']}_{Path(path).name}"
             target.write_bytes(blob.stdout)
             written.append(target)
     return written

@@ -328,10 +328,11 @@ def _check_values(p: Params) -> None:
 
     check_model_name(p.model)
     check_model_name(p.scale_study.model, key="scale_study.model")
-    if get_task(p.task).kind != "classification":
-        raise ConfigError(f"task: {p.task!r} is not a classification task; the classifier stages train "
-                          f"classification tasks (the 37-answer task votes37 is trained by the scale study, "
-                          f"whose network is scale_study.model)")
+    if p.task != "auto":
+        try:
+            get_task(p.task)
+        except ConfigError as error:
+            raise ConfigError(f"{error} (or auto: the task of the model's own study)") from None
     for scale in p.crop.scales:
         check_scale(scale)
     if not p.crop.scales:

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
+from galzoo import tree
 from galzoo.config import Params
 from galzoo.errors import DataError
 from galzoo.evaluation.regression import predict, regression_scores
@@ -22,6 +24,7 @@ from galzoo.labels import read_labels
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.models.pretrained import load_pretrained
+from galzoo.paper import EFFICIENTNET
 from galzoo.preprocess.store import load_index
 from galzoo.splits import make_split, write_split
 from galzoo.training.augment import keras_augmentation
@@ -33,8 +36,6 @@ TASK = "votes37"
 #: ImageNet channel statistics in 0..255 units: what timm's pretrained networks expect, and harmless from scratch.
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-#: Kalvankar et al.'s scores for EfficientNet-B0 (validation and Kaggle private test RMSE), as replicated.
-PAPER_RMSE = {"validation": 0.0814, "kaggle_test": 0.0810}
 
 
 def store_scale(params: Params) -> str:
@@ -121,8 +122,12 @@ def _head_parameters(model) -> list:
 
 
 def evaluate_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
-                   metrics_path: Path, predictions_path: Path) -> dict:
-    """RMSE over the 37 answers (the Kaggle metric) on the validation and test parts, beside the paper's."""
+                   metrics_path: Path, predictions_path: Path, confusion_path: Path) -> dict:
+    """RMSE over the 37 answers (the Kaggle metric) on the validation and test parts, beside the paper's.
+
+    ``confusion_path`` gets the test galaxies' majority answer to Q1 (smooth / features or disk / star or
+    artifact), true against predicted, for the DVC confusion plot every task of the DAG shares.
+    """
     configure_threads(params.runtime.threads)
     device = select_device(params.runtime.device)
     amp = autocast_dtype(params.runtime.precision, device)
@@ -142,11 +147,37 @@ def evaluate_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path
                "pretrained": meta["pretrained"], "n_val": int(len(data.subsets["val"][0])),
                "n_test": int(len(test[1])), "rmse": scores["test"]["rmse"], "val_rmse": scores["val"]["rmse"],
                "phases": meta["phases"], "val": scores["val"], "test": scores["test"],
-               "paper": {"val_rmse": PAPER_RMSE["validation"], "kaggle_test_rmse": PAPER_RMSE["kaggle_test"]}}
+               "paper": EFFICIENTNET.get(meta["model"], {})}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     predictions_path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(predictions_path, ids=data.subsets["test"][0].astype(str), pred=test[0], true=test[1])
-    print(f"{meta['model']}: test RMSE {metrics['rmse']:.5f}, val RMSE {metrics['val_rmse']:.5f} "
-          f"(paper {PAPER_RMSE['validation']} / {PAPER_RMSE['kaggle_test']})", file=sys.stderr)
+    q1 = tree.question(1)
+    names = np.asarray(q1.answers)
+    columns = tree.question_slice(q1)
+    confusion_path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"actual": names[test[1][:, columns].argmax(1)], "predicted": names[test[0][:, columns].argmax(1)]}
+                 ).to_csv(confusion_path, index=False)
     return metrics
+
+
+#: Answers shown in the plots: the ones the replication's galleries (figs. 23-31) and Dai & Tong's classes use.
+GALLERY_ANSWERS = ("Class1.1", "Class1.2", "Class2.1", "Class4.1", "Class7.1", "Class7.3")
+
+
+def plot_votes(*, raw_dir: Path, predictions_path: Path, out_dir: Path, per_row: int = 8) -> list[Path]:
+    """Predicted against true fractions for a few answers, and the test galaxies with the highest
+    predicted value of each (the replication's figures 23-31, here on the held-out test part)."""
+    from galzoo.gallery_plot import plot_prediction_gallery
+    from galzoo.labels import ID_COLUMN
+    from galzoo.plotting import plot_predicted_vs_true
+
+    with np.load(predictions_path) as saved:
+        ids, pred, true = saved["ids"], saved["pred"], saved["true"]
+    scatter = out_dir / "predicted_vs_true.png"
+    plot_predicted_vs_true({"test": (pred, true)}, scatter, answers=GALLERY_ANSWERS)
+    frame = pd.DataFrame(pred, columns=list(tree.ANSWER_COLUMNS))
+    frame.insert(0, ID_COLUMN, ids.astype(str))
+    gallery = plot_prediction_gallery(frame, raw_dir / "images", list(GALLERY_ANSWERS), out_dir / "gallery.png",
+                                      n=per_row, source=str(predictions_path))
+    return [scatter, gallery]

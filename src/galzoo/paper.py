@@ -28,3 +28,11 @@ CNN_COMPARISON = {
                      "mean_accuracy": 94.69},
 }
 CNN_COMPARISON_SOURCE = "Dai & Tong 2018, tables 6 and 7 (28,790 Galaxy Zoo 2 galaxies, 72k iterations, 10 runs)"
+
+#: Study 3: EfficientNet-B0 RMSE over the 37 answers, validation and Kaggle private test (Kalvankar et al. 2020,
+#: as replicated by Nunez Beltran & Reyes; Kalvankar's own table gives B0 0.08099 on the test set).
+EFFICIENTNET = {
+    "efficientnet_b0": {"val_rmse": 0.0814, "test_rmse": 0.0810},
+}
+EFFICIENTNET_SOURCE = ("Kalvankar et al. 2020 as replicated by Nunez Beltran & Reyes (61,578 Kaggle images, "
+                       "ImageNet weights, 30 + 40 epochs)")

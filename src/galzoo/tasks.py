@@ -2,11 +2,13 @@
 
 A task selects the galaxies it can use and turns their 37 cumulative vote fractions into targets:
 ``votes37`` keeps every galaxy and all 37 fractions; ``gz2_5class`` keeps the "clean" galaxies of Dai & Tong
-(2018, Table 1) and gives each one of five class indices.
+(2018, Table 1) and gives each one of five class indices. ``classes`` reads a class name per galaxy from
+``classes.csv`` (a user's folder with a class column): its class names come from the data.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -67,14 +69,17 @@ def gz2_5class_labels(cumulative: np.ndarray) -> np.ndarray:
     return np.where(clean, members.argmax(axis=1), -1).astype(np.int64)
 
 
-def class_counts(task: Task, labels: pd.DataFrame) -> dict[str, int]:
-    """Galaxies per class after selection; an empty class is an error naming it."""
-    _, targets = task.select(labels)
+def class_counts(task: Task, labels: pd.DataFrame | None = None, *, targets: np.ndarray | None = None,
+                 ) -> dict[str, int]:
+    """Galaxies per class after selection (from ``labels``, or the ``targets`` already selected); an empty
+    class is an error naming it."""
+    if targets is None:
+        _, targets = task.select(labels)
     counts = {name: int((targets == i).sum()) for i, name in enumerate(task.class_names)}
     empty = [name for name, n in counts.items() if n == 0]
     if empty:
         raise DataError(f"task {task.name}: no galaxy of class(es) {', '.join(empty)} after selection "
-                        f"({len(labels)} galaxies in labels.csv, counts {counts})")
+                        f"({len(targets)} galaxies selected, counts {counts})")
     return counts
 
 
@@ -84,10 +89,48 @@ TASKS = {
     "gz2_5class": Task("gz2_5class", "classification", len(GZ2_5CLASS_NAMES),
                        "Dai & Tong 2018: five clean morphology classes selected by vote-fraction thresholds",
                        GZ2_5CLASS_NAMES),
+    "classes": Task("classes", "classification", 0,
+                    "the class column of a folder source's labels.csv (classes.csv in the raw layout); the class "
+                    "names are read from the data"),
 }
+
+CLASSES_FILE = "classes.csv"
+CLASS_COLUMN = "class"
 
 
 def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ConfigError(f"task: unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
     return TASKS[name]
+
+
+def task_targets(name: str, raw_dir: Path) -> tuple[Task, pd.Index, np.ndarray]:
+    """Task ``name`` for the raw dataset in ``raw_dir``, the GalaxyIDs it uses (as text) and their targets.
+
+    Vote-fraction tasks read ``labels.csv``; ``classes`` reads ``classes.csv`` and names its classes in
+    sorted order, so the same folder always gives the same class indices.
+    """
+    task = get_task(name)
+    raw_dir = Path(raw_dir)
+    if name == "classes":
+        path = raw_dir / CLASSES_FILE
+        if not path.is_file():
+            raise DataError(f"{path}: not found; task 'classes' needs a folder source whose labels.csv has a "
+                            f"'{CLASS_COLUMN}' column")
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if list(table.columns) != ["GalaxyID", CLASS_COLUMN]:
+            raise DataError(f"{path}: expected columns GalaxyID,{CLASS_COLUMN}, got {','.join(table.columns)}")
+        names = tuple(sorted(table[CLASS_COLUMN].unique()))
+        if len(names) < 2:
+            raise DataError(f"{path}: {len(names)} class(es) {list(names)}; a classification task needs two or more")
+        task = replace(task, num_outputs=len(names), class_names=names)
+        targets = pd.Categorical(table[CLASS_COLUMN], categories=list(names)).codes.astype(np.int64)
+        return task, pd.Index(table["GalaxyID"]), targets
+    from galzoo.labels import read_labels
+
+    labels_path = raw_dir / "labels.csv"
+    if not labels_path.is_file() and (raw_dir / CLASSES_FILE).is_file():
+        raise DataError(f"{raw_dir}: has {CLASSES_FILE} but no labels.csv (the folder's labels are class names): "
+                        f"use -S task=classes")
+    ids, targets = task.select(read_labels(labels_path))
+    return task, pd.Index(ids.astype(str)), targets

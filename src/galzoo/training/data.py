@@ -9,10 +9,9 @@ import torch
 from torch.utils.data import Dataset
 
 from galzoo.errors import DataError
-from galzoo.labels import read_labels
 from galzoo.preprocess.store import load_index, load_store
 from galzoo.splits import read_split
-from galzoo.tasks import get_task
+from galzoo.tasks import task_targets
 
 
 def channel_stats(images: np.ndarray, rows: np.ndarray, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -64,12 +63,10 @@ class LabelledStore:
     def __init__(self, crops_dir: Path, raw_dir: Path, split_path: Path, scale: str, task_name: str):
         self.images = load_store(crops_dir, scale)
         index = load_index(crops_dir)
-        labels = read_labels(raw_dir / "labels.csv")  # images were matched to labels by the crop stage
         split = read_split(split_path)
-        self.task = get_task(task_name)
+        # images were matched to labels by the crop stage
+        self.task, task_ids, targets = task_targets(task_name, raw_dir)
         row_of = pd.Series(index["row"].to_numpy(), index=index["id"].astype(str))
-        task_ids, task_targets = self.task.select(labels)
-        task_ids = pd.Index(task_ids.astype(str))
         self.subsets: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for subset in ("train", "val", "test"):
             ids = split.loc[split["subset"] == subset, "id"].astype(str)
@@ -81,7 +78,7 @@ class LabelledStore:
             if (positions < 0).any():
                 raise DataError(f"{split_path}: {int((positions < 0).sum())} {subset} id(s) have no labels row or "
                                 f"are not selected by task {self.task.name}, e.g. {list(ids[positions < 0][:5])}")
-            self.subsets[subset] = (ids.to_numpy(), row_of.loc[ids].to_numpy(), task_targets[positions])
+            self.subsets[subset] = (ids.to_numpy(), row_of.loc[ids].to_numpy(), targets[positions])
 
     def dataset(self, subset: str, mean, std, transform=None) -> ArrayDataset:
         _, rows, targets = self.subsets[subset]

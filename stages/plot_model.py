@@ -1,8 +1,9 @@
-"""DVC stage `plot_classifier`: confusion matrix, ROC curves, first-layer filters and feature maps (PNG)."""
+"""DVC stage `plot_model`: the trained model's PNGs (confusion, ROC, filters, feature maps; or predicted vs
+true and the gallery of the top-scoring test galaxies per answer)."""
 import argparse
 from pathlib import Path
 
-from galzoo.classifier import plot_classifier
+from galzoo import experiment
 from galzoo.config import load_params
 from galzoo.stage import run_stage
 
@@ -16,8 +17,7 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     args = parser.parse_args()
-
-    for path in plot_classifier(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.split,
+    for path in experiment.plot(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.split,
                                 model_path=args.model, predictions_path=args.predictions, out_dir=args.out):
         print(path)
 

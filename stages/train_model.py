@@ -1,8 +1,8 @@
-"""DVC stage `train_classifier`: train `model` on the classification `task` with Dai & Tong's recipe."""
+"""DVC stage `train_model`: train `model` on `task` with that task's study recipe (Dai & Tong, or Kalvankar)."""
 import argparse
 from pathlib import Path
 
-from galzoo.classifier import train_classifier
+from galzoo import experiment
 from galzoo.config import load_params
 from galzoo.stage import run_stage
 
@@ -15,8 +15,7 @@ def main() -> None:
     parser.add_argument("--model-out", type=Path, required=True)
     parser.add_argument("--live-dir", type=Path, required=True, help="DVCLive folder for the learning curves")
     args = parser.parse_args()
-
-    train_classifier(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.split,
+    experiment.train(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.split,
                      model_path=args.model_out, live_dir=args.live_dir)
 
 
