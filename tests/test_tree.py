@@ -77,3 +77,12 @@ def test_dieleman_layer_keeps_a_valid_tree_unchanged():
     conditional = torch.tensor(tree.conditional_fractions(votes), dtype=torch.float64)
     out = DielemanTreeLayer()(conditional)
     np.testing.assert_allclose(out.numpy(), votes, atol=1e-9)
+
+
+def test_dieleman_layer_can_be_trained_through():
+    """Gradients reach every input (a regression: in-place writes once broke the backward pass)."""
+    x = torch.randn(16, 37, requires_grad=True)
+    target = torch.tensor(random_valid_votes(16, seed=4), dtype=torch.float32)
+    loss = ((DielemanTreeLayer()(x) - target) ** 2).mean()
+    loss.backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and (x.grad != 0).any()

@@ -58,8 +58,15 @@ class DielemanTreeLayer(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self._slices = [(tree.question_slice(q), None if q.parent is None else tree.COLUMN_INDEX[q.parent])
-                        for q in tree.TOPOLOGICAL_ORDER]
+        starts = {q.number: tree.question_slice(q).start for q in tree.QUESTIONS}
+        # (answers of the question, where its parent answer lives: (start of the parent question, offset))
+        self._slices = []
+        for q in tree.TOPOLOGICAL_ORDER:
+            parent = None
+            if q.parent is not None:
+                number, answer = (int(v) for v in q.parent.removeprefix("Class").split("."))
+                parent = (starts[number], answer - 1)
+            self._slices.append((tree.question_slice(q), parent))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != tree.N_ANSWERS:
@@ -67,14 +74,19 @@ class DielemanTreeLayer(nn.Module):
         if x.dtype in (torch.float16, torch.bfloat16):  # normalise in full precision under autocast
             x = x.float()
         x = torch.relu(x)
-        out = torch.empty_like(x)
+        # Each question's block is a new tensor (no in-place writes, so autograd can differentiate it),
+        # concatenated in column order at the end.
+        blocks: dict[int, torch.Tensor] = {}
         for answers, parent in self._slices:
             part = x[:, answers]
             total = part.sum(dim=1, keepdim=True)
             n = part.shape[1]
             normalised = torch.where(total > 0, part / total.clamp_min(1e-12), torch.full_like(part, 1.0 / n))
-            out[:, answers] = normalised if parent is None else normalised * out[:, parent:parent + 1]
-        return out
+            if parent is not None:
+                start, offset = parent
+                normalised = normalised * blocks[start][:, offset:offset + 1]
+            blocks[answers.start] = normalised
+        return torch.cat([blocks[start] for start in sorted(blocks)], dim=1)
 
 
 class MLPSigmoidHead(nn.Module):
