@@ -1,4 +1,5 @@
 """DVC stage `crop`: one uint8 array per scale (normalized, crop64, crop256) + index.csv."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """DVC stage `crop_task`: the array store `task`'s recipe reads (centre 240 px at 120, or centre 212 px at 224)."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

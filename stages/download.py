@@ -1,4 +1,5 @@
 """DVC stage `download`: put the configured data source into the raw layout (images/ + labels.csv)."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

@@ -1,4 +1,5 @@
 """DVC stage `evaluate_model`: test scores of the trained model (with intervals, or RMSE beside the paper's)."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

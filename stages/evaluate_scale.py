@@ -1,4 +1,5 @@
 """DVC stage `evaluate_scale@<scale>`: deterministic and non-deterministic test scores of one scale's model."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 import json
 from pathlib import Path

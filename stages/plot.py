@@ -1,4 +1,5 @@
 """DVC stage `plot`: the scale-study figures as PNG, plus the CSV behind the DVC bar plot."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

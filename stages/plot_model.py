@@ -1,5 +1,6 @@
 """DVC stage `plot_model`: the trained model's PNGs (confusion, ROC, filters, feature maps; or predicted vs
 true and the gallery of the top-scoring test galaxies per answer)."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

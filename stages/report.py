@@ -1,4 +1,5 @@
 """DVC stage `report`: the Markdown report with our tables beside the papers' numbers."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

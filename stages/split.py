@@ -1,4 +1,5 @@
 """DVC stage `split`: the train/val/test split, written once from the seed, shared by every model and scale."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

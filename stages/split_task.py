@@ -1,4 +1,5 @@
 """DVC stage `split_task`: the split of `task`'s galaxies for `seed` (stratified by class), and its counts."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 import json
 from pathlib import Path

@@ -1,4 +1,5 @@
 """DVC stage `train_model`: train `model` on `task` with that task's study recipe (Dai & Tong, or Kalvankar)."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 

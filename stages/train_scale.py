@@ -1,4 +1,5 @@
 """DVC stage `train_scale@<scale>`: train scale_study.model on one scale with the scale-study recipe."""
+import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 
