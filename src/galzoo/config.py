@@ -85,19 +85,57 @@ class FolderParams:
 
 
 @dataclass(frozen=True)
+class PerseusSdssParams:
+    """Where and how politely the Perseus study's data are fetched from SDSS SkyServer and VizieR."""
+
+    skyserver_url: str = "https://skyserver.sdss.org/dr16/SkyServerWS"
+    vizier_url: str = "https://vizier.cds.unistra.fr/viz-bin/asu-tsv"
+    pcc_catalogue: str = "J/ApJS/245/10"
+    cutout_scale: float = 0.1          # arcsec per pixel of the cutouts (Pruitt sec. 3.1)
+    cutout_size: int = 200             # pixels (Pruitt sec. 3.1)
+    request_interval_s: float = 1.0    # at least this long between two requests to one service
+    spec_radius_arcmin: float = 45.0   # the spectroscopic additions' radial search (appendix B)
+    independent_radius_arcmin: float = 90.0  # the independent test set's radial search (appendix B)
+    match_radius_arcsec: float = 2.0   # PCC object -> SDSS photometric object cross-match
+
+    def __post_init__(self) -> None:
+        for name in ("cutout_scale", "cutout_size", "spec_radius_arcmin", "independent_radius_arcmin",
+                     "match_radius_arcsec"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"data.perseus.sdss.{name}: expected a positive number, got {getattr(self, name)}")
+        if self.request_interval_s < 0:
+            raise ConfigError(f"data.perseus.sdss.request_interval_s: expected 0 or more seconds, "
+                              f"got {self.request_interval_s}")
+
+
+@dataclass(frozen=True)
+class PerseusDataParams:
+    """The Perseus study's data: a local folder laid out like its data release, or fetched from SDSS."""
+
+    mode: Literal["folder", "sdss"] = "folder"
+    path: str | None = None            # folder mode: the folder (catalogs/ + images/)
+    sdss: PerseusSdssParams = field(default_factory=PerseusSdssParams)
+
+
+@dataclass(frozen=True)
 class DataParams:
-    source: Literal["synthetic", "kaggle", "gz2", "folder"]
+    source: Literal["synthetic", "kaggle", "gz2", "folder", "perseus"]
     synthetic: SyntheticParams
     download_dir: str = "data/downloads"
     download: DownloadParams = field(default_factory=DownloadParams)
     kaggle: KaggleParams = field(default_factory=KaggleParams)
     gz2: GZ2Params = field(default_factory=GZ2Params)
     folder: FolderParams = field(default_factory=FolderParams)
+    perseus: PerseusDataParams = field(default_factory=PerseusDataParams)
 
     def __post_init__(self) -> None:
         if self.source == "folder" and not self.folder.path:
             raise ConfigError("data.folder.path: required when data.source is folder (the folder holding your "
                               "images and an optional labels.csv)")
+        if self.source == "perseus" and self.perseus.mode == "folder" and not self.perseus.path:
+            raise ConfigError("data.perseus.path: required when data.source is perseus and data.perseus.mode is "
+                              "folder (a folder laid out like the study's data release: catalogs/ and images/); "
+                              "or set data.perseus.mode: sdss to fetch the data from SDSS")
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 ``synthetic`` is generated here; ``kaggle`` and ``gz2`` are downloaded into ``data.download_dir`` (a cache
 outside the DVC outputs, so an interrupted run resumes) and extracted; ``folder`` copies the user's own.
+``perseus`` (Pruitt 2024) ends in its own layout, ``images/`` + ``catalogue.csv`` (see
+:mod:`galzoo.sources.perseus`), from a local copy of the study's data or fetched from SDSS and VizieR.
 The real sources build ``out_dir`` in a staging folder and rename it into place when complete.
 """
 from __future__ import annotations
@@ -11,11 +13,16 @@ from pathlib import Path
 from galzoo.config import DataParams
 from galzoo.errors import ConfigError
 
-SOURCES = ("synthetic", "kaggle", "gz2", "folder")
+SOURCES = ("synthetic", "kaggle", "gz2", "folder", "perseus")
 
 
-def fetch_source(params: DataParams, out_dir: Path, *, progress: bool = True) -> Path:
-    """Fill ``out_dir`` from the source named by ``data.source``."""
+def fetch_source(params: DataParams, out_dir: Path, *, perseus_r_max: float | None = None,
+                 progress: bool = True) -> Path:
+    """Fill ``out_dir`` from the source named by ``data.source``.
+
+    ``perseus_r_max``: the Perseus task's bright cut (``perseus.selection.r_max``); the sdss way in fetches
+    photometry and cutouts only for PCC objects with r <= it (None: every PCC object).
+    """
     out_dir, cache = Path(out_dir), Path(params.download_dir)
     if params.source == "synthetic":
         from galzoo.sources.synthetic import generate_dataset
@@ -35,4 +42,15 @@ def fetch_source(params: DataParams, out_dir: Path, *, progress: bool = True) ->
         from galzoo.sources.folder import fetch_folder
 
         return fetch_folder(params.folder, out_dir, progress=progress)
+    if params.source == "perseus":
+        from galzoo.sources.perseus import read_perseus_folder, write_perseus_raw
+
+        perseus = params.perseus
+        if perseus.mode == "folder":
+            return write_perseus_raw(read_perseus_folder(perseus.path), out_dir, progress=progress)
+        from galzoo.sources.sdss import fetch_perseus_sdss
+
+        catalogues = fetch_perseus_sdss(perseus.sdss, cache / "perseus", params.download,
+                                        pcc_r_max=perseus_r_max, progress=progress)
+        return write_perseus_raw(catalogues, out_dir, progress=progress)
     raise ConfigError(f"data.source: unknown source {params.source!r}; known sources: {', '.join(SOURCES)}")
