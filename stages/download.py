@@ -12,7 +12,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, required=True, help="raw dataset folder to (re)create")
     args = parser.parse_args()
-    fetch_source(load_params().data, args.out)
+    params = load_params()
+    fetch_source(params.data, args.out, perseus_r_max=params.perseus.selection.r_max)
 
 
 if __name__ == "__main__":

@@ -10,17 +10,18 @@ from galzoo.models.layers import Maxout, UntiedBiasConv2d
 
 
 PAPER_MODELS = {"kabani_maxout", "efficientnet_b0", "dieleman", "alexnet", "vgg16", "inception_v3",
-                "preact_resnet50", "dai_resnet26"}
+                "preact_resnet50", "dai_resnet26", "resnet50"}
 
 
-def test_registry_lists_the_eight_paper_models():
+def test_registry_lists_the_nine_paper_models():
+    # the scale study's, EfficientNet-B0, the six of the CNN comparison and Pruitt's ResNet-50
     assert set(list_models()) == PAPER_MODELS
 
 
-@pytest.mark.parametrize("num_outputs", [5, 37])
-@pytest.mark.parametrize("name", ["kabani_maxout", "efficientnet_b0"])
-def test_scale_study_network_and_efficientnet_build_for_both_tasks(name, num_outputs):
-    # the other six are checked for both tasks in test_models_dieleman_dai.py and test_models_imagenet.py
+@pytest.mark.parametrize("num_outputs", [2, 5, 37])
+@pytest.mark.parametrize("name", ["kabani_maxout", "efficientnet_b0", "resnet50"])
+def test_scale_study_network_efficientnet_and_resnet50_build_for_every_task(name, num_outputs):
+    # the other six are checked in test_models_dieleman_dai.py and test_models_imagenet.py
     model = create_model(name, num_outputs=num_outputs, input_size=64).eval()
     with torch.no_grad():
         assert model(torch.randn(3, 3, 64, 64)).shape == (3, num_outputs)

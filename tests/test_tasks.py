@@ -76,5 +76,5 @@ def test_the_votes37_task_keeps_every_galaxy_and_all_fractions():
 
 
 def test_unknown_task_names_the_known_ones():
-    with pytest.raises(ConfigError, match="unknown task 'gz3'.*gz2_5class, votes37"):
+    with pytest.raises(ConfigError, match="unknown task 'gz3'.*gz2_5class, perseus_member, votes37"):
         get_task("gz3")

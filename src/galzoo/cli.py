@@ -37,7 +37,8 @@ def _compare_real(args) -> None:
 
 
 def _report(args) -> None:
-    """The CNN comparison table from the DVC experiments (or a saved ``dvc exp show --json``)."""
+    """The comparison tables (CNN comparison, vote-fraction RMSE, Perseus membership) from the DVC experiments
+    (or a saved ``dvc exp show --json``)."""
     import json
 
     from galzoo.comparison import extract_run_plots, read_exp_show, render_comparison, runs_from_exp_show
@@ -91,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--limit", type=int, default=1000, help="images per folder to measure")
     compare.add_argument("--gallery", type=int, default=8, help="galaxies in the real crop gallery")
     compare.set_defaults(run=_compare_real)
-    report = commands.add_parser("report", help="the comparison tables (CNN comparison, vote-fraction RMSE) from the DVC experiments")
+    report = commands.add_parser("report", help="the comparison tables (CNN comparison, vote-fraction RMSE, Perseus "
+                                                   "membership) from the DVC experiments")
     report.add_argument("--task", help="only runs of this task (default: every task)")
     report.add_argument("--exp-json", type=Path, help="read a saved `dvc exp show --json` instead of running it")
     report.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")

@@ -1,5 +1,6 @@
 """The comparison tables rendered from DVC experiments: Dai & Tong's tables 6 and 7 for classification
-tasks, and the EfficientNet-B0 study's RMSE for the 37 vote fractions.
+tasks, the EfficientNet-B0 study's RMSE for the 37 vote fractions, and Pruitt's tables 2 and 3 for the
+Perseus membership task (colour and greyscale side by side).
 
 Each experiment is one (model, task, seed) run whose ``evaluate_model`` stage wrote
 ``metrics/model/test.json``; that file describes itself (model, task, seed, budget, scores, bootstrap
@@ -16,12 +17,22 @@ import numpy as np
 
 from galzoo.errors import GalzooError
 from galzoo.evaluation.classification import HEADLINE
-from galzoo.paper import CNN_COMPARISON, CNN_COMPARISON_SOURCE, EFFICIENTNET, EFFICIENTNET_SOURCE
+from galzoo.paper import (
+    CNN_COMPARISON,
+    CNN_COMPARISON_SOURCE,
+    EFFICIENTNET,
+    EFFICIENTNET_SOURCE,
+    PERSEUS,
+    PERSEUS_SOURCE,
+)
 
 TEST_METRICS = "metrics/model/test.json"
 #: The PNGs copied out of each run's experiment commit, by kind of task.
 RUN_PLOTS = {"classification": ("plots/model/confusion_matrix.png", "plots/model/roc.png"),
-             "regression": ("plots/model/predicted_vs_true.png", "plots/model/gallery.png")}
+             "regression": ("plots/model/predicted_vs_true.png", "plots/model/gallery.png"),
+             "perseus": ("plots/model/confusion_matrix.png", "plots/model/roc.png",
+                         "plots/model/colour_magnitude.png")}
+PERSEUS_TASK = "perseus_member"
 PAPER_KEYS = {"accuracy": "max_accuracy", "macro_precision": "precision", "macro_recall": "recall",
               "macro_f1": "f1", "auc": "auc"}
 
@@ -35,10 +46,19 @@ class Run:
     @property
     def key(self) -> tuple:
         m = self.metrics
-        return m["task"], m["budget"], m["model"], m["seed"]
+        return m["task"], m["budget"], m["model"], self.variant, m["seed"]
+
+    @property
+    def variant(self) -> str:
+        """``colour`` or ``greyscale`` for the Perseus task (the paper's ablation), else empty."""
+        if self.metrics["task"] != PERSEUS_TASK:
+            return ""
+        return "greyscale" if self.metrics.get("greyscale") else "colour"
 
     @property
     def kind(self) -> str:
+        if self.metrics["task"] == PERSEUS_TASK:
+            return "perseus"
         return "classification" if "accuracy" in self.metrics else "regression"
 
 
@@ -79,7 +99,7 @@ def read_exp_show(repo: Path = Path(".")) -> list:
 def _groups(runs: list[Run]) -> list[tuple[tuple, list[Run]]]:
     groups: dict[tuple, list[Run]] = {}
     for run in runs:
-        groups.setdefault(run.key[:3], []).append(run)
+        groups.setdefault(run.key[:4], []).append(run)
     for members in groups.values():
         members.sort(key=lambda r: r.metrics["seed"])
     return sorted(groups.items())
@@ -89,7 +109,7 @@ def summarise(runs: list[Run]) -> list[dict]:
     """Per (task, budget, model) of the classification runs: the seeds, mean, std and maximum of each
     headline score, and the bootstrap interval of the best run (maximum accuracy, as the paper's maxima)."""
     rows = []
-    for (task, budget, model), members in _groups([r for r in runs if r.kind == "classification"]):
+    for (task, budget, model, _), members in _groups([r for r in runs if r.kind == "classification"]):
         best = max(members, key=lambda r: r.metrics["accuracy"])
         row = {"task": task, "budget": budget, "model": model, "seeds": [r.metrics["seed"] for r in members],
                "n_test": best.metrics["n_test"], "best_rev": best.name}
@@ -139,6 +159,7 @@ def render_comparison(runs: list[Run]) -> str:
             lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += render_votes([r for r in runs if r.kind == "regression"])
+    lines += render_perseus([r for r in runs if r.kind == "perseus"])
     return "\n".join(lines)
 
 
@@ -152,7 +173,7 @@ def render_votes(runs: list[Run]) -> list[str]:
              "Kaggle's private test set, ours on the held-out test part.", "",
              "| model | budget | pretrained | seeds | val RMSE mean ± std | test RMSE mean ± std | test RMSE best | "
              "paper val | paper test |", "|---|---|---|---|---|---|---|---|---|"]
-    for (task, budget, model), members in _groups(runs):
+    for (task, budget, model, _), members in _groups(runs):
         val = np.array([r.metrics["val_rmse"] for r in members])
         test = np.array([r.metrics["rmse"] for r in members])
         paper = EFFICIENTNET.get(model, {})
@@ -161,6 +182,40 @@ def render_votes(runs: list[Run]) -> list[str]:
                      f"{val.mean():.4f} ± {_std(val):.4f} | {test.mean():.4f} ± {_std(test):.4f} | "
                      f"{test.min():.4f} | {_paper(paper, 'val_rmse', 4)} | {_paper(paper, 'test_rmse', 4)} |")
     lines.append("")
+    return lines
+
+
+def render_perseus(runs: list[Run]) -> list[str]:
+    """Markdown lines: Pruitt's headline scores, ours (mean ± std over seeds) beside the paper's, colour and
+    greyscale as separate rows."""
+    if not runs:
+        return []
+    lines = ["# Perseus cluster membership (Pruitt 2024)", "",
+             f"Test split: every rotated copy of a test object counts as an image, as the paper's table 2. "
+             f"Independent set: spectroscopic objects with a cutout that are not training objects, unrotated. "
+             f"Paper: {PERSEUS_SOURCE}.", "",
+             "| model | input | budget | seeds | test images | test accuracy | test macro F1 | test member F1 | "
+             "independent objects | independent accuracy | independent member F1 | independent macro F1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def cell(members: list[Run], part: str, key: str) -> str:
+        values = np.array([r.metrics[part].get(key, np.nan) for r in members], np.float64)
+        if not np.isfinite(values).any():
+            return "—"
+        return f"{np.nanmean(values):.3f} ± {_std(values[np.isfinite(values)]):.3f}"
+
+    for (task, budget, model, variant), members in _groups(runs):
+        m = members[0].metrics
+        lines.append(
+            f"| {model} | {m['input_size']} px {variant} | {budget} | {', '.join(str(r.metrics['seed']) for r in members)}"
+            f" | {m['test_images']['n']} | {cell(members, 'test_images', 'accuracy')} | "
+            f"{cell(members, 'test_images', 'macro_f1')} | {cell(members, 'test_images', 'member_f1')} | "
+            f"{m['independent']['n']} | {cell(members, 'independent', 'accuracy')} | "
+            f"{cell(members, 'independent', 'member_f1')} | {cell(members, 'independent', 'macro_f1')} |")
+    p = PERSEUS
+    lines += [f"| paper (ResNet-50) | 200 px colour | 200 epochs | — | 1,840 | {p['test_accuracy']:.2f} | "
+              f"{p['test_macro_f1']:.2f} | {p['test_member_f1']:.2f} | 335 | {p['independent_accuracy']:.2f} | "
+              f"{p['independent_member_f1']:.2f} | {p['independent_macro_f1']:.2f} |", ""]
     return lines
 
 

@@ -304,6 +304,53 @@ class EfficientNetStudyParams:
 
 
 @dataclass(frozen=True)
+class RedFilterParams:
+    """Pruitt's red-image filter: an image is dropped when more than ``max_fraction`` of its pixels are red."""
+
+    max_fraction: float
+    hue_deg: float            # red = hue within this many degrees of 0 (pure red) ...
+    min_saturation: int       # ... with at least this HSV saturation (0-255) ...
+    min_value: int            # ... and at least this HSV value (0-255)
+
+
+@dataclass(frozen=True)
+class PerseusSelectionParams:
+    r_max: float
+    r_max_inclusive: bool
+    red_filter: RedFilterParams
+    balance: bool
+    spec_additions: bool
+    match_radius_arcsec: float
+
+
+@dataclass(frozen=True)
+class PerseusRecipe:
+    optimizer: Literal["sgd"]
+    lr: float
+    momentum: float
+    weight_decay: float
+    lr_decay_rate: float
+    lr_decay_steps: int
+    batch_size: int
+    epochs: int
+    input_size: int
+
+
+@dataclass(frozen=True)
+class PerseusStudyParams:
+    selection: PerseusSelectionParams
+    split: SplitParams
+    rotations_deg: list[float]
+    border: Literal["constant", "reflect"]
+    greyscale: bool
+    recipe: PerseusRecipe
+    budgets: dict[str, dict[str, Any]]
+
+    def recipe_for(self, budget: str) -> PerseusRecipe:
+        return _apply_budget(self.recipe, self.budgets, budget, "perseus")
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     batch_size: int = 256
     nondeterministic_passes: int = 1
@@ -328,6 +375,7 @@ class Params:
     scale_study: ScaleStudyParams
     classifier: ClassifierParams
     efficientnet_study: EfficientNetStudyParams
+    perseus: PerseusStudyParams
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 
@@ -383,8 +431,10 @@ def _check_values(p: Params) -> None:
         _positive(f"scale_study.recipe.{key}", getattr(recipe, key))
     _positive("scale_study.recipe.lr", recipe.lr)
     _positive("evaluate.batch_size", p.evaluate.batch_size)
+    _positive("evaluate.nondeterministic_passes", p.evaluate.nondeterministic_passes)
     _check_classifier(p.classifier, p.classifier_recipe)
     _check_efficientnet_study(p.efficientnet_study, p.efficientnet_study.recipe_for(p.budget))
+    _check_perseus(p.perseus, p.perseus.recipe_for(p.budget))
 
 
 def _check_classifier(c: ClassifierParams, recipe: ClassifierRecipe) -> None:
@@ -431,6 +481,29 @@ def _check_efficientnet_study(e: EfficientNetStudyParams, recipe: PhasedRecipe) 
         raise ConfigError(f"{key}.recipe: head_epochs and full_epochs are both 0: nothing would be trained")
 
 
+def _check_perseus(s: PerseusStudyParams, recipe: PerseusRecipe) -> None:
+    _check_split("perseus.split", s.split)
+    red = s.selection.red_filter
+    if not 0 < red.max_fraction <= 1:
+        raise ConfigError(f"perseus.selection.red_filter.max_fraction: expected a fraction in (0, 1], "
+                          f"got {red.max_fraction}")
+    if not 0 < red.hue_deg < 180:
+        raise ConfigError(f"perseus.selection.red_filter.hue_deg: expected degrees in (0, 180), got {red.hue_deg}")
+    for name in ("min_saturation", "min_value"):
+        if not 0 <= getattr(red, name) <= 255:
+            raise ConfigError(f"perseus.selection.red_filter.{name}: expected 0-255, got {getattr(red, name)}")
+    _positive("perseus.selection.match_radius_arcsec", s.selection.match_radius_arcsec)
+    if not s.rotations_deg:
+        raise ConfigError("perseus.rotations_deg: expected at least one angle (0 = the image as it is)")
+    if len(set(a % 360 for a in s.rotations_deg)) != len(s.rotations_deg):
+        raise ConfigError(f"perseus.rotations_deg: {s.rotations_deg} repeats an angle (modulo 360): each copy "
+                          f"of an object must differ")
+    for name in ("lr", "batch_size", "epochs", "input_size", "lr_decay_steps"):
+        _positive(f"perseus.recipe.{name}", getattr(recipe, name))
+    if not 0 < recipe.lr_decay_rate <= 1:
+        raise ConfigError(f"perseus.recipe.lr_decay_rate: expected a factor in (0, 1], got {recipe.lr_decay_rate}")
+
+
 def _check_split(key: str, split: SplitParams) -> None:
     for name in ("test_fraction", "val_fraction"):
         value = getattr(split, name)
@@ -442,7 +515,6 @@ def _pair(key: str, values: list) -> tuple:
     if len(values) != 2 or values[0] > values[1]:
         raise ConfigError(f"{key}: expected [low, high] with low <= high, got {values}")
     return values[0], values[1]
-    _positive("evaluate.nondeterministic_passes", p.evaluate.nondeterministic_passes)
 
 
 def _positive(key: str, value: float) -> None:

@@ -36,3 +36,9 @@ EFFICIENTNET = {
 }
 EFFICIENTNET_SOURCE = ("Kalvankar et al. 2020 as replicated by Nunez Beltran & Reyes (61,578 Kaggle images, "
                        "ImageNet weights, 30 + 40 epochs)")
+
+#: Study 4: Pruitt 2024, tables 2 and 3 (ResNet-50 from scratch, 200 epochs): the train/test split's test part
+#: (1,840 rotated images) and the independent set of 335 spectroscopic objects within 90'.
+PERSEUS = {"test_accuracy": 0.92, "test_macro_f1": 0.92, "test_member_f1": 0.92,
+           "independent_accuracy": 0.92, "independent_member_f1": 0.84, "independent_macro_f1": 0.89}
+PERSEUS_SOURCE = "Pruitt 2024, tables 2 and 3 (463 objects x 15 rotations, ResNet-50, 200x200 px, 200 epochs)"

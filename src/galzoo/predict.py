@@ -11,7 +11,9 @@ pipeline's prediction on the same image. Three kinds are known (``preprocessing_
 - ``centre_crop`` (the EfficientNet-B0 study): the centre ``crop_side`` square resized to ``size`` px by
   the crop stage's ``resize_square`` (the row of its ``crop<crop_side>`` array), standardised per channel
   by ``mean``/``std`` in 0-255 units as ``ArrayDataset`` does in training; when both are None, floats in
-  [0, 1] instead.
+  [0, 1] instead;
+- ``resize`` (the Perseus study, Pruitt): the whole cutout resized to ``size`` px, optionally made grey, then
+  scaled to [0, 1] (``rescale``), as ``perseus_study.RotatedCopies`` with no rotation.
 
 Images are decoded and preprocessed in batches (optionally in DataLoader worker processes) as they are
 scored, so memory does not grow with the number of images. Crop sides are in pixels of the image, as in
@@ -271,7 +273,24 @@ def _centre_crop(meta: dict[str, Any], settings: dict[str, Any], model_path: Pat
     return preprocess
 
 
-PREPROCESSING_KINDS = ("multiscale", "centre_crop")
+def _resize(settings: dict[str, Any], model_path: Path) -> PreprocessFn:
+    """As the Perseus store + ``RotatedCopies`` at angle 0: the whole image resized, grey if trained so, / 255."""
+    from galzoo.perseus_study import resize_cutout, to_greyscale
+
+    try:
+        size, greyscale, rescale = int(settings["size"]), bool(settings["greyscale"]), float(settings["rescale"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise DataError(f"{model_path}: 'resize' preprocessing needs size, greyscale and rescale ({err})") from err
+
+    def preprocess(rgb: np.ndarray) -> np.ndarray:
+        image = resize_cutout(rgb, size)
+        image = to_greyscale(image) if greyscale else image
+        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)[None] * np.float32(rescale)
+
+    return preprocess
+
+
+PREPROCESSING_KINDS = ("multiscale", "centre_crop", "resize")
 """Values of ``meta["preprocessing"]["kind"]``; a checkpoint without the key is a scale-study model."""
 
 
@@ -285,6 +304,8 @@ def preprocessing_from_metadata(meta: dict[str, Any], model_path: Path) -> Prepr
         return _multiscale(meta, settings, model_path)
     if kind == "centre_crop":
         return _centre_crop(meta, settings, model_path)
+    if kind == "resize":
+        return _resize(settings, model_path)
     raise DataError(f"{model_path}: unknown preprocessing kind {kind!r} in the model's metadata; "
                     f"galzoo predict knows {', '.join(PREPROCESSING_KINDS)} (and scale-study models without one)")
 
@@ -402,7 +423,7 @@ def predict_images(model_path: Path, images: Sequence[str | Path], *, tta: bool 
                          if item.shape != (KAGGLE_IMAGE_SIZE, KAGGLE_IMAGE_SIZE)]
             done += len(items)
             bar.update(len(items))
-    if off_size:
+    if off_size and (meta.get("preprocessing") or {}).get("kind") != "resize":  # "resize" takes any cutout size
         print(f"galzoo predict: note: {len(off_size)} of {len(paths)} images are not {KAGGLE_IMAGE_SIZE}x"
               f"{KAGGLE_IMAGE_SIZE} (e.g. {off_size[0]}); crop sides are in pixels, as in training on Galaxy Zoo "
               f"cutouts, so their galaxies appear at another scale than the model saw", file=sys.stderr)

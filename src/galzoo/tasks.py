@@ -4,6 +4,8 @@ A task selects the galaxies it can use and turns their 37 cumulative vote fracti
 ``votes37`` keeps every galaxy and all 37 fractions; ``gz2_5class`` keeps the "clean" galaxies of Dai & Tong
 (2018, Table 1) and gives each one of five class indices. ``classes`` reads a class name per galaxy from
 ``classes.csv`` (a user's folder with a class column): its class names come from the data.
+``perseus_member`` (Pruitt 2024) reads the Perseus catalogue of ``data.source: perseus`` and is selected by
+:mod:`galzoo.perseus_study`. Each task names the ``study`` whose recipe trains models on it.
 """
 from __future__ import annotations
 
@@ -34,6 +36,9 @@ class Task:
     num_outputs: int
     description: str
     class_names: tuple[str, ...] = ()
+    #: whose preprocessing and recipe train a model on this task: cnn_comparison (Dai & Tong),
+    #: efficientnet (Kalvankar et al.) or perseus (Pruitt)
+    study: str = "cnn_comparison"
 
     def select(self, labels: pd.DataFrame) -> tuple[pd.Index, np.ndarray]:
         """The GalaxyIDs this task uses and their targets (float32 fractions or int64 class indices)."""
@@ -83,15 +88,20 @@ def class_counts(task: Task, labels: pd.DataFrame | None = None, *, targets: np.
     return counts
 
 
+PERSEUS_CLASS_NAMES = ("background", "member")
+
 TASKS = {
     "votes37": Task("votes37", "regression", tree.N_ANSWERS,
-                    "the 37 cumulative Galaxy Zoo vote fractions (Kaggle Galaxy Challenge)"),
+                    "the 37 cumulative Galaxy Zoo vote fractions (Kaggle Galaxy Challenge)", study="efficientnet"),
     "gz2_5class": Task("gz2_5class", "classification", len(GZ2_5CLASS_NAMES),
                        "Dai & Tong 2018: five clean morphology classes selected by vote-fraction thresholds",
                        GZ2_5CLASS_NAMES),
     "classes": Task("classes", "classification", 0,
                     "the class column of a folder source's labels.csv (classes.csv in the raw layout); the class "
                     "names are read from the data"),
+    "perseus_member": Task("perseus_member", "classification", len(PERSEUS_CLASS_NAMES),
+                           "Pruitt 2024: Perseus cluster member or background, from the PCC and SDSS spectra "
+                           "(data.source: perseus)", PERSEUS_CLASS_NAMES, study="perseus"),
 }
 
 CLASSES_FILE = "classes.csv"

@@ -120,3 +120,46 @@ def plot_feature_maps(model: nn.Module, inputs: torch.Tensor, captions: list[str
         axis.set_axis_off()
     figure.suptitle("Input (whitened) and feature maps of three convolutions", fontsize=8)
     return _save(figure, out_png)
+
+
+def plot_colour_magnitude(g_z: np.ndarray, r: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                          subsets: np.ndarray, class_names, slope: float, intercepts: tuple[float, float],
+                          out_png: Path, title: str = "") -> Path:
+    """Pruitt's figure 27 and beyond: (g - z, r) of every object with the red-sequence lines, coloured by label
+    (left) and by whether the network's prediction is right (right; marker = subset)."""
+    g_z, r = np.asarray(g_z, float), np.asarray(r, float)
+    known = np.isfinite(g_z) & np.isfinite(r)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.6), sharex=True, sharey=True)
+    colours = ("tab:blue", "tab:orange")
+    for label, name in enumerate(class_names):
+        pick = known & (labels == label)
+        axes[0].scatter(g_z[pick], r[pick], s=10, c=colours[label], label=f"{name} ({pick.sum()})", alpha=0.8)
+    markers = {"train": "o", "val": "s", "test": "^", "independent": "D"}
+    right = labels == predicted
+    for subset, marker in markers.items():
+        for correct, colour, word in ((True, "tab:green", "right"), (False, "tab:red", "wrong")):
+            pick = known & (subsets == subset) & (right == correct)
+            if pick.any():
+                axes[1].scatter(g_z[pick], r[pick], s=14 if subset != "train" else 6, marker=marker, c=colour,
+                                alpha=0.85 if subset != "train" else 0.35, label=f"{subset} {word} ({pick.sum()})")
+    # A few objects have wild SDSS colours (blends, stars): frame the bulk and count what falls outside.
+    x_range = np.percentile(g_z[known], [1, 99]) + [-0.3, 0.3] if known.any() else np.array([0.0, 3.0])
+    y_range = np.percentile(r[known], [0.5, 99.5]) + [-0.5, 0.5] if known.any() else np.array([12.0, 22.0])
+    outside = int((known & ((g_z < x_range[0]) | (g_z > x_range[1]) | (r < y_range[0]) | (r > y_range[1]))).sum())
+    x = np.linspace(*x_range, 50)
+    for axis in axes:
+        for intercept in intercepts:
+            axis.plot(x, slope * x + intercept, color="grey", linestyle="--", linewidth=1)
+        axis.set_xlabel("g - z (SDSS model magnitudes)")
+        axis.legend(fontsize=7, loc="lower left")
+    axes[0].set_ylabel("r (SDSS model magnitude)")
+    axes[0].set_xlim(*x_range)
+    axes[0].set_ylim(y_range[1], y_range[0])  # bright at the top
+    axes[0].set_title("label (dashed: the red sequence)", fontsize=9)
+    axes[1].set_title("prediction on the unrotated cutout", fontsize=9)
+    missing = int((~known).sum())
+    notes = [f"{missing} object(s) without SDSS photometry"] if missing else []
+    notes += [f"{outside} outside the frame"] if outside else []
+    figure.suptitle((title or "Colour-magnitude diagram") + (f"; not shown: {', '.join(notes)}" if notes else ""),
+                    fontsize=9)
+    return _save(figure, out_png)

@@ -55,6 +55,8 @@ def ovr_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
     n_classes = probabilities.shape[1]
     if len(np.unique(labels)) < n_classes:
         return float("nan")
+    if n_classes == 2:  # both one-vs-rest curves are the same curve; scikit-learn wants the positive score
+        return float(roc_auc_score(labels, probabilities[:, 1]))
     return float(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro",
                                labels=list(range(n_classes))))
 
