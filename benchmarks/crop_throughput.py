@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from galzoo.preprocess import build_store, crop_all_scales, read_rgb
+from galzoo.preprocess.store import keep_freed_memory
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = REPO_ROOT.parent / "shared" / "data" / "gz_kaggle_sample" / "images"
@@ -95,7 +96,9 @@ def main() -> None:
     for path in paths:  # the first pass would otherwise time the disk, not the crop
         path.read_bytes()
 
-    print(f"{len(paths)} images from {args.images}, {args.repeat} repeats, {os.cpu_count()} cores")
+    print(f"{time.strftime('%Y-%m-%d %H:%M')}  {len(paths)} images from {args.images}, {args.repeat} repeats, "
+          f"{os.cpu_count()} cores, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    keep_freed_memory()  # as build_store does in each of its processes
     # Decoding alone is the yardstick: on a shared machine absolute rates drift, the ratio much less.
     count = len(paths)
     decode = crop_runs(read_rgb, paths, args.repeat)

@@ -10,6 +10,7 @@ the first one; all of them are collected and reported in one DataError, so one r
 """
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import os
 from pathlib import Path
@@ -34,6 +35,27 @@ _PARTIAL_SUFFIX = ".partial"
 
 Task = tuple[list[tuple[int, str]], tuple[str, ...], int, int | None]
 Outcome = tuple[dict[str, np.ndarray], ScaleResult] | str
+
+
+GLIBC_M_TRIM_THRESHOLD, GLIBC_M_MMAP_THRESHOLD = -1, -3
+"""mallopt() parameters (glibc's malloc.h)."""
+
+
+def keep_freed_memory() -> None:
+    """Let this process reuse freed heap memory for the next image instead of handing it back (glibc only;
+    elsewhere nothing changes).
+
+    One image's temporaries (the decoded 424 px image, the intensity sum, the mask, the labels: 0.2-0.7 MiB
+    each) lie above glibc's mmap threshold, so by default each is mapped, faulted in page by page (about 400
+    faults per image) and unmapped again, a third of the crop's time. With higher mmap and trim thresholds
+    the same heap memory serves every image; peak memory does not grow and the crops are unchanged.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(GLIBC_M_MMAP_THRESHOLD, 32 * 2**20)  # glibc's largest allowed value on 64-bit
+    libc.mallopt(GLIBC_M_TRIM_THRESHOLD, 128 * 2**20)
 
 
 def _crop_chunk(task: Task) -> list[tuple[int, Outcome]]:
@@ -120,7 +142,9 @@ def build_store(
     errors: list[str] = []
     try:
         # The pool is forked before tqdm starts its monitor thread: forking a threaded process can deadlock.
-        pool = multiprocessing.Pool(workers) if workers > 1 else None
+        pool = multiprocessing.Pool(workers, initializer=keep_freed_memory) if workers > 1 else None
+        if pool is None:
+            keep_freed_memory()
         try:
             chunks = pool.imap(_crop_chunk, tasks) if pool else map(_crop_chunk, tasks)
             with progress_bar(total=count, unit="img", desc="crop", enabled=progress) as bar:
