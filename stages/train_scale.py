@@ -1,14 +1,16 @@
 """DVC stage `train_scale@<scale>`: train scale_study.model on one scale with the scale-study recipe."""
 import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
+import sys
 from pathlib import Path
 
-from galzoo.config import load_params
-from galzoo.scale_study import train_scale
 from galzoo.stage import run_stage
+from galzoo.training.launch import relaunch_under_torchrun
 
 
 def main() -> None:
+    """`--processes N` > 1 re-runs this script as N data-parallel processes under torchrun (as running it with
+    `torchrun --nproc_per_node=N` yourself does)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", required=True)
     parser.add_argument("--raw", type=Path, required=True)
@@ -16,7 +18,14 @@ def main() -> None:
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--model-out", type=Path, required=True)
     parser.add_argument("--live-dir", type=Path, required=True, help="DVCLive folder for per-epoch metrics")
+    parser.add_argument("--processes", type=int, default=1, help="training processes (runtime.nproc; 1 = this one)")
     args = parser.parse_args()
+
+    exit_code = relaunch_under_torchrun(args.processes, __file__, sys.argv[1:])
+    if exit_code is not None:
+        sys.exit(exit_code)
+    from galzoo.config import load_params  # only in the processes that train: a launcher needs neither
+    from galzoo.scale_study import train_scale
 
     train_scale(load_params(), args.scale, crops_dir=args.crops, raw_dir=args.raw, split_path=args.split,
                 model_path=args.model_out, live_dir=args.live_dir)

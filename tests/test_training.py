@@ -59,6 +59,23 @@ def test_two_cpu_runs_with_the_same_seed_give_identical_metrics(prepared):
     assert first == second
 
 
+def test_two_cpu_runs_of_the_device_data_path_with_the_same_seed_train_identical_models(prepared):
+    root, params = prepared
+    # one thread: two threads on two cores that other work shares wait for each other (several times slower)
+    runtime = dataclasses.replace(params.runtime, data_path="device", threads=1)
+    device_path = dataclasses.replace(params, runtime=runtime)
+    paths = dict(crops_dir=root / "crops", raw_dir=root / "raw", split_path=root / "split.csv")
+    runs = []
+    for tag in ("e", "f"):
+        train_scale(device_path, "normalized", model_path=root / tag / "model.pt", live_dir=root / tag / "live",
+                    progress=False, **paths)
+        metrics = json.loads((root / tag / "live" / "metrics.json").read_text())
+        metrics.pop("images_per_second")
+        runs.append((metrics, torch.load(root / tag / "model.pt", weights_only=True)["state_dict"]))
+    (first, weights), (second, again) = runs
+    assert first == second and all(torch.equal(weights[k], again[k]) for k in weights)
+
+
 def test_evaluating_a_model_on_the_wrong_scale_is_refused(prepared):
     root, params = prepared
     train_and_evaluate(root, params, "d")

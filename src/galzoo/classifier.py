@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,19 @@ from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.preprocess.store import load_index
 from galzoo.splits import make_stratified_split, write_split
 from galzoo.tasks import class_counts, task_targets
+from galzoo.training.batch_augment import MultiScaleAugment
 from galzoo.training.data import LabelledStore
+from galzoo.training.device_data import DeviceBatches
 from galzoo.training.loop import fit_iterations
 from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, multiscale_test_views
-from galzoo.training.runtime import autocast_dtype, configure_threads, seed_everything, select_device
+from galzoo.training.runtime import (
+    autocast_dtype,
+    configure_threads,
+    main_process_only,
+    seed_everything,
+    select_device,
+    training_runtime,
+)
 
 
 def store_scale(params: Params) -> str:
@@ -59,46 +69,61 @@ def _crops(params: Params) -> MultiScaleCrops:
 
 def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
                      live_dir: Path, progress: bool = True) -> None:
-    """Train ``params.model`` on ``params.task`` with the classifier recipe; save it with its preprocessing."""
+    """Train ``params.model`` on ``params.task`` with the classifier recipe; save it with its preprocessing.
+    Under torchrun every process trains its share of each batch and rank 0 alone writes the outputs."""
     from dvclive import Live
 
-    configure_threads(params.runtime.threads)
-    seed_everything(params.seed)
-    device = select_device(params.runtime.device)
-    amp = autocast_dtype(params.runtime.precision, device)
-    data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), params.task)
-    crops, sides = _crops(params), params.classifier.test_sides
-    _, train_rows, train_labels = data.subsets["train"]
-    _, val_rows, val_labels = data.subsets["val"]
-    train_set = AugmentedCrops(data.images, train_rows, train_labels, crops)
-    val_views = multiscale_test_views(data.images, val_rows, crops, sides)
-    val_labels = torch.as_tensor(val_labels)
-    recipe = params.classifier_recipe
-    input_size = params.classifier.augment.input_size
-    model = create_model(params.model, num_outputs=data.task.num_outputs, input_size=input_size)
+    with training_runtime(params.runtime, params.seed) as rt:
+        device, amp, dist = rt.device, rt.amp_dtype, rt.dist
+        data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), params.task)
+        crops, sides = _crops(params), params.classifier.test_sides
+        _, train_rows, train_labels = data.subsets["train"]
+        _, val_rows, val_labels = data.subsets["val"]
+        recipe = params.classifier_recipe
+        if rt.data_path == "loader":
+            train_set = AugmentedCrops(data.images, train_rows, train_labels, crops)
+        else:
+            c = params.classifier
+            augment = MultiScaleAugment(c.augment, source_side=c.crop.source_side, store_size=c.crop.store_size,
+                                        device=device)
+            train_set = DeviceBatches(data.images, train_rows, train_labels, augment, batch_size=recipe.batch_size,
+                                      seed=params.seed, device=device, dist=dist,
+                                      resident_fraction=rt.resident_fraction, memory_format=rt.accel.memory_format)
+        val_views = multiscale_test_views(data.images, val_rows, crops, sides)
+        val_labels = torch.as_tensor(val_labels)
+        input_size = params.classifier.augment.input_size
+        model = create_model(params.model, num_outputs=data.task.num_outputs, input_size=input_size)
+        rt.seed_per_process(params.seed)
+        shard = dist.shard(len(val_labels))
 
-    def validate(m: nn.Module) -> dict[str, float]:
-        probs = predict_views(m, val_views, batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp)
-        mean = torch.as_tensor(probs.mean(axis=1))
-        return {"accuracy": float((mean.argmax(1) == val_labels).double().mean()),
-                "loss": float(nn.functional.nll_loss(mean.clamp_min(1e-12).log(), val_labels))}
+        def validate(m: nn.Module) -> dict[str, float]:
+            probs = predict_views(m, val_views[shard] if dist.enabled else val_views,
+                                  batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp)
+            (probs,) = dist.gather_rows(shard, probs, n=len(val_labels))
+            mean = torch.as_tensor(probs.mean(axis=1))
+            return {"accuracy": float((mean.argmax(1) == val_labels).double().mean()),
+                    "loss": float(nn.functional.nll_loss(mean.clamp_min(1e-12).log(), val_labels))}
 
-    print(f"{params.model} on {params.task}, {device} ({'fp32' if amp is None else 'bf16 autocast'}): "
-          f"{len(train_set)} train / {len(val_rows)} val galaxies, {recipe.iterations} iterations of "
-          f"{recipe.batch_size}, budget {params.budget}, seed {params.seed}", file=sys.stderr)
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        fit_iterations(model, train_set, recipe, loss_fn=nn.CrossEntropyLoss(), validate=validate, device=device,
-                       amp_dtype=amp, seed=params.seed, live=live, progress=progress, label=f"[{params.model}]")
-    save_checkpoint(model_path, model, {
-        "model": params.model, "task": params.task, "num_outputs": data.task.num_outputs,
-        "class_names": list(data.task.class_names), "input_size": input_size, "output_layer": "linear",
-        "scale": store_scale(params), "mean": None, "std": None,
-        "preprocessing": {"kind": "multiscale", "source_side": params.classifier.crop.source_side,
-                          "store_size": params.classifier.crop.store_size,
-                          "augment": asdict(params.classifier.augment), "test_sides": list(sides),
-                          "whitening": "per_image"},
-        "budget": params.budget, "seed": params.seed,
-    })
+        if dist.is_main:
+            print(f"{params.model} on {params.task}, {rt.describe()}: {len(train_rows)} train / {len(val_rows)} "
+                  f"val galaxies, {recipe.iterations} iterations of {recipe.batch_size}, budget {params.budget}, "
+                  f"seed {params.seed}", file=sys.stderr)
+        live_logger = partial(Live, str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+        with main_process_only(dist, live_logger) as live:
+            fit_iterations(model, train_set, recipe, loss_fn=nn.CrossEntropyLoss(), validate=validate, device=device,
+                           amp_dtype=amp, seed=params.seed, live=live, progress=progress, label=f"[{params.model}]",
+                           accel=rt.accel)
+        if dist.is_main:
+            save_checkpoint(model_path, model, {
+                "model": params.model, "task": params.task, "num_outputs": data.task.num_outputs,
+                "class_names": list(data.task.class_names), "input_size": input_size, "output_layer": "linear",
+                "scale": store_scale(params), "mean": None, "std": None,
+                "preprocessing": {"kind": "multiscale", "source_side": params.classifier.crop.source_side,
+                                  "store_size": params.classifier.crop.store_size,
+                                  "augment": asdict(params.classifier.augment), "test_sides": list(sides),
+                                  "whitening": "per_image"},
+                "budget": params.budget, "seed": params.seed,
+            })
 
 
 def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,

@@ -358,9 +358,24 @@ class EvaluateParams:
 
 @dataclass(frozen=True)
 class RuntimeParams:
+    """How training computes (galzoo.training.runtime says what each ``auto`` resolves to, and why)."""
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     threads: int = 0
+    data_path: Literal["auto", "device", "loader"] = "auto"
+    memory_format: Literal["auto", "channels_last", "contiguous"] = "auto"
+    compile: Literal["none", "default", "reduce-overhead", "max-autotune"] = "none"
+    nproc: int = 1                 # processes of the train stages (torchrun --nproc_per_node)
+    resident_fraction: float = 0.5  # the device path keeps a split on the device up to this share of its free memory
+
+    def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ConfigError(f"runtime.threads: expected 0 (torch's default) or more, got {self.threads}")
+        if self.nproc < 1:
+            raise ConfigError(f"runtime.nproc: expected 1 or more processes, got {self.nproc}")
+        if not 0 < self.resident_fraction <= 1:
+            raise ConfigError(f"runtime.resident_fraction: expected a fraction in (0, 1], got {self.resident_fraction}")
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,18 @@ from galzoo.paper import EFFICIENTNET
 from galzoo.preprocess.store import load_index
 from galzoo.splits import make_split, write_split
 from galzoo.training.augment import keras_augmentation
+from galzoo.training.batch_augment import AffineAugment
 from galzoo.training.data import LabelledStore
+from galzoo.training.device_data import DeviceBatches, ResidentImages
 from galzoo.training.loop import fit_phase
-from galzoo.training.runtime import autocast_dtype, configure_threads, seed_everything, select_device
+from galzoo.training.runtime import (
+    TrainingRuntime,
+    autocast_dtype,
+    configure_threads,
+    main_process_only,
+    select_device,
+    training_runtime,
+)
 
 TASK = "votes37"
 #: ImageNet channel statistics in 0..255 units: what timm's pretrained networks expect, and harmless from scratch.
@@ -68,44 +78,67 @@ def _model_for(params: Params):
 
 def train_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
                 live_dir: Path, progress: bool = True) -> dict:
-    """Both phases of the recipe under ``params.budget``; saves the best weights with their preprocessing."""
+    """Both phases of the recipe under ``params.budget``; saves the best weights with their preprocessing.
+    Under torchrun every process trains its share of each batch and rank 0 alone writes the outputs."""
     from dvclive import Live
 
     study = params.efficientnet_study
     recipe = study.recipe_for(params.budget)
-    configure_threads(params.runtime.threads)
-    seed_everything(params.seed)
-    device = select_device(params.runtime.device)
-    amp = autocast_dtype(params.runtime.precision, device)
-    data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), TASK)
-    mean, std = np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32)
-    train_set = data.dataset("train", mean, std, keras_augmentation(study.augment, seed=params.seed))
-    val_set = data.dataset("val", mean, std)
-    model, head = _model_for(params)
-    print(load_pretrained(model, study.pretrained), file=sys.stderr)
-    print(f"{params.model} on {TASK} ({study.crop.source_side} px centre -> {study.crop.input_size}), {device}: "
-          f"{len(train_set)} train / {len(val_set)} val galaxies, batch {recipe.batch_size}, budget "
-          f"{params.budget}, seed {params.seed}", file=sys.stderr)
-    phases = {}
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        for phase, epochs in (("head", recipe.head_epochs), ("full", recipe.full_epochs)):
-            if epochs == 0:
-                continue
-            trainable = _head_parameters(model) if phase == "head" else None
-            outcome = fit_phase(model, trainable, train_set, val_set, recipe, epochs=epochs, device=device,
-                                amp_dtype=amp, seed=params.seed, eval_batch_size=params.evaluate.batch_size,
-                                live=live, progress=progress, label=f"[{params.model}]", phase=phase)
-            phases[phase] = {"best_val_rmse": math.sqrt(outcome.best_val_loss), "best_epoch": outcome.best_epoch,
-                             "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early}
-    save_checkpoint(model_path, model, {
-        "model": params.model, "task": TASK, "num_outputs": 37, "input_size": study.crop.input_size,
-        "output_layer": study.output_layer, "head": head, "scale": store_scale(params),
-        "mean": mean.tolist(), "std": std.tolist(),
-        "preprocessing": {"kind": "centre_crop", "crop_side": study.crop.source_side,
-                          "size": study.crop.input_size},
-        "pretrained": study.pretrained, "phases": phases, "budget": params.budget, "seed": params.seed,
-    })
+    with training_runtime(params.runtime, params.seed) as rt:
+        data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), TASK)
+        mean, std = np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32)
+        train_set, val_set = _votes_splits(data, params, recipe.batch_size, mean, std, rt)
+        model, head = _model_for(params)
+        message = load_pretrained(model, study.pretrained)
+        rt.seed_per_process(params.seed)
+        if rt.dist.is_main:
+            print(message, file=sys.stderr)
+            print(f"{params.model} on {TASK} ({study.crop.source_side} px centre -> {study.crop.input_size}), "
+                  f"{rt.describe()}: {len(data.subsets['train'][1])} train / {len(val_set)} val galaxies, batch "
+                  f"{recipe.batch_size}, budget {params.budget}, seed {params.seed}", file=sys.stderr)
+        phases = {}
+        live_logger = partial(Live, str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+        with main_process_only(rt.dist, live_logger) as live:
+            for phase, epochs in (("head", recipe.head_epochs), ("full", recipe.full_epochs)):
+                if epochs == 0:
+                    continue
+                trainable = _head_parameters(model) if phase == "head" else None
+                outcome = fit_phase(model, trainable, train_set, val_set, recipe, epochs=epochs, device=rt.device,
+                                    amp_dtype=rt.amp_dtype, seed=params.seed,
+                                    eval_batch_size=params.evaluate.batch_size, live=live, progress=progress,
+                                    label=f"[{params.model}]", phase=phase, accel=rt.accel)
+                phases[phase] = {"best_val_rmse": math.sqrt(outcome.best_val_loss), "best_epoch": outcome.best_epoch,
+                                 "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early}
+        if rt.dist.is_main:
+            save_checkpoint(model_path, model, {
+                "model": params.model, "task": TASK, "num_outputs": 37, "input_size": study.crop.input_size,
+                "output_layer": study.output_layer, "head": head, "scale": store_scale(params),
+                "mean": mean.tolist(), "std": std.tolist(),
+                "preprocessing": {"kind": "centre_crop", "crop_side": study.crop.source_side,
+                                  "size": study.crop.input_size},
+                "pretrained": study.pretrained, "phases": phases, "budget": params.budget, "seed": params.seed,
+            })
     return phases
+
+
+def _votes_splits(data: LabelledStore, params: Params, batch_size: int, mean: np.ndarray, std: np.ndarray,
+                  rt: TrainingRuntime):
+    """Training batches and the validation split for ``rt.data_path``: Keras-style augmentation per sample
+    with albumentations through a DataLoader, or drawn in batches on the device-resident split."""
+    study = params.efficientnet_study
+    if rt.data_path == "loader":
+        augmentation = keras_augmentation(study.augment, seed=params.seed + rt.dist.rank)
+        return data.dataset("train", mean, std, augmentation), data.dataset("val", mean, std)
+    augment = AffineAugment.keras(study.augment, mean, std, rt.device)
+    _, train_rows, train_targets = data.subsets["train"]
+    _, val_rows, val_targets = data.subsets["val"]
+    memory_format = rt.accel.memory_format
+    train = DeviceBatches(data.images, train_rows, train_targets, augment, batch_size=batch_size, seed=params.seed,
+                          device=rt.device, dist=rt.dist, resident_fraction=rt.resident_fraction,
+                          memory_format=memory_format)
+    val = ResidentImages(data.images, val_rows, val_targets, augment.plain, device=rt.device,
+                         memory_format=memory_format)
+    return train, val
 
 
 def _head_parameters(model) -> list:

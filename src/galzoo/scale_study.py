@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,19 @@ from galzoo.evaluation.regression import predict, regression_scores
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.training.augment import scale_study_augmentation
+from galzoo.training.batch_augment import AffineAugment
 from galzoo.training.data import LabelledStore, channel_stats
+from galzoo.training.device_data import DeviceBatches, ResidentImages
 from galzoo.training.loop import fit
-from galzoo.training.runtime import autocast_dtype, configure_threads, seed_everything, select_device
+from galzoo.training.runtime import (
+    TrainingRuntime,
+    autocast_dtype,
+    configure_threads,
+    main_process_only,
+    seed_everything,
+    select_device,
+    training_runtime,
+)
 
 TASK = "votes37"
 """The scale study predicts the 37 vote fractions (Kabani & El-Sakka's MSE on the Kaggle columns)."""
@@ -23,37 +34,60 @@ TASK = "votes37"
 
 def train_scale(params: Params, scale: str, *, crops_dir: Path, raw_dir: Path, split_path: Path,
                 model_path: Path, live_dir: Path, progress: bool = True) -> None:
-    """Train ``scale_study.model`` on one scale with the scale-study recipe and save it with its metadata."""
+    """Train ``scale_study.model`` on one scale with the scale-study recipe and save it with its metadata.
+
+    Under torchrun every process trains its share of each batch and rank 0 alone writes the outputs.
+    """
     from dvclive import Live
 
     study = params.scale_study
-    configure_threads(params.runtime.threads)
-    seed_everything(study.seed)
-    device = select_device(params.runtime.device)
-    amp = autocast_dtype(params.runtime.precision, device)
-    data = LabelledStore(crops_dir, raw_dir, split_path, scale, TASK)
-    _, train_rows, _ = data.subsets["train"]
-    if study.standardize == "per_channel":
-        mean, std = channel_stats(data.images, train_rows)
-    else:
-        mean, std = np.zeros(3, np.float32), np.full(3, 255.0, np.float32)
-    augmentation = scale_study_augmentation(study.augment, seed=study.seed)
-    train_set = data.dataset("train", mean, std, augmentation)
-    val_set = data.dataset("val", mean, std)
-    recipe = params.recipe
-    model = create_model(study.model, num_outputs=data.task.num_outputs, input_size=params.crop.output_size,
-                         output_layer=study.output_layer)
-    print(f"[{scale}] {study.model} on {device} ({'fp32' if amp is None else 'bf16 autocast'}): "
-          f"{len(train_set)} train / {len(val_set)} val images, {recipe.epochs} epochs, budget {params.budget}",
-          file=sys.stderr)
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        fit(model, train_set, val_set, recipe, device=device, amp_dtype=amp, seed=study.seed,
-            eval_batch_size=params.evaluate.batch_size, live=live, progress=progress, label=f"[{scale}]")
-    save_checkpoint(model_path, model, {
-        "model": study.model, "task": TASK, "num_outputs": data.task.num_outputs,
-        "input_size": params.crop.output_size, "output_layer": study.output_layer, "scale": scale,
-        "mean": mean.tolist(), "std": std.tolist(), "budget": params.budget, "seed": study.seed,
-    })
+    with training_runtime(params.runtime, study.seed) as rt:
+        data = LabelledStore(crops_dir, raw_dir, split_path, scale, TASK)
+        _, train_rows, _ = data.subsets["train"]
+        if study.standardize == "per_channel":
+            mean, std = channel_stats(data.images, train_rows)
+        else:
+            mean, std = np.zeros(3, np.float32), np.full(3, 255.0, np.float32)
+        recipe = params.recipe
+        train_set, val_set = _scale_study_splits(data, params, mean, std, rt)
+        model = create_model(study.model, num_outputs=data.task.num_outputs, input_size=params.crop.output_size,
+                             output_layer=study.output_layer)
+        rt.seed_per_process(study.seed)
+        if rt.dist.is_main:
+            print(f"[{scale}] {study.model} on {rt.describe()}: {len(data.subsets['train'][1])} train / "
+                  f"{len(val_set)} val images, {recipe.epochs} epochs, budget {params.budget}", file=sys.stderr)
+        live_logger = partial(Live, str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
+        with main_process_only(rt.dist, live_logger) as live:
+            fit(model, train_set, val_set, recipe, device=rt.device, amp_dtype=rt.amp_dtype, seed=study.seed,
+                eval_batch_size=params.evaluate.batch_size, live=live, progress=progress, label=f"[{scale}]",
+                accel=rt.accel)
+        if rt.dist.is_main:
+            save_checkpoint(model_path, model, {
+                "model": study.model, "task": TASK, "num_outputs": data.task.num_outputs,
+                "input_size": params.crop.output_size, "output_layer": study.output_layer, "scale": scale,
+                "mean": mean.tolist(), "std": std.tolist(), "budget": params.budget, "seed": study.seed,
+            })
+
+
+def _scale_study_splits(data: LabelledStore, params: Params, mean: np.ndarray, std: np.ndarray,
+                        rt: TrainingRuntime):
+    """Training batches and the validation split for ``rt.data_path``: per-sample albumentations through a
+    DataLoader, or the device-resident split with the same transforms drawn in batches."""
+    study = params.scale_study
+    if rt.data_path == "loader":
+        # one augmentation stream per process; a single process keeps the seed's own stream
+        augmentation = scale_study_augmentation(study.augment, seed=study.seed + rt.dist.rank)
+        return data.dataset("train", mean, std, augmentation), data.dataset("val", mean, std)
+    augment = AffineAugment.scale_study(study.augment, mean, std, rt.device)
+    _, train_rows, train_targets = data.subsets["train"]
+    _, val_rows, val_targets = data.subsets["val"]
+    memory_format = rt.accel.memory_format
+    train = DeviceBatches(data.images, train_rows, train_targets, augment, batch_size=params.recipe.batch_size,
+                          seed=study.seed, device=rt.device, dist=rt.dist, resident_fraction=rt.resident_fraction,
+                          memory_format=memory_format)
+    val = ResidentImages(data.images, val_rows, val_targets, augment.plain, device=rt.device,
+                         memory_format=memory_format)
+    return train, val
 
 
 def evaluate_scale(params: Params, scale: str, *, crops_dir: Path, raw_dir: Path, split_path: Path,

@@ -5,18 +5,32 @@ which drew one transform per run).
 """
 from __future__ import annotations
 
+import random
+
 import albumentations as A
 import cv2
+import numpy as np
 
 from galzoo.config import AugmentParams, KerasAugmentParams
 
 BORDER_MODES = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT, "nearest": cv2.BORDER_REPLICATE}
 
 
+def _one_stream(pipeline: A.Compose, seed: int) -> A.Compose:
+    """Give every transform of ``pipeline`` one shared random stream seeded by ``seed``.
+
+    ``Compose(seed=...)`` seeds each transform with the same seed, so transforms drawing the same kind of
+    number draw the same numbers: HorizontalFlip and VerticalFlip then always agree and an image is never
+    mirrored, only turned by 180 degrees. Drawing in turn from one stream makes the flips independent.
+    """
+    pipeline.set_random_state(np.random.default_rng(seed), random.Random(seed))
+    return pipeline
+
+
 def scale_study_augmentation(params: AugmentParams, seed: int) -> A.Compose:
     """Rotation by a uniform angle, both flips, and shifts of up to ``shift_px`` pixels in x and y."""
     half_angle = params.rotation_deg / 2
-    return A.Compose(
+    pipeline = A.Compose(
         [
             A.Affine(
                 rotate=(-half_angle, half_angle),
@@ -28,8 +42,8 @@ def scale_study_augmentation(params: AugmentParams, seed: int) -> A.Compose:
             A.HorizontalFlip(p=params.hflip_p),
             A.VerticalFlip(p=params.vflip_p),
         ],
-        seed=seed,
     )
+    return _one_stream(pipeline, seed)
 
 
 def keras_augmentation(params: KerasAugmentParams, seed: int) -> A.Compose:
@@ -37,7 +51,7 @@ def keras_augmentation(params: KerasAugmentParams, seed: int) -> A.Compose:
     up to ``shift`` of the side in x and y, both flips, and brightness times a factor in ``brightness``
     (Keras scales the pixel values and clips, as MultiplicativeNoise with one factor per image does)."""
     low, high = params.brightness
-    return A.Compose(
+    pipeline = A.Compose(
         [
             A.Affine(
                 rotate=(-params.rotation_deg, params.rotation_deg),
@@ -50,5 +64,5 @@ def keras_augmentation(params: KerasAugmentParams, seed: int) -> A.Compose:
             A.VerticalFlip(p=params.vflip_p),
             A.MultiplicativeNoise(multiplier=(low, high), per_channel=False, elementwise=False, p=1.0),
         ],
-        seed=seed,
     )
+    return _one_stream(pipeline, seed)
