@@ -450,7 +450,7 @@ def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
                                 where=f"{label}: in epoch {epoch} (lr {lr:g})", fix="lower perseus.recipe.lr")
                 schedule.step()
                 running, seen = running + loss * len(x), seen + len(x)
-                bar.set_postfix(loss=f"{running / seen:.4f}")
+                bar.set_postfix(loss=f"{running / seen:.4f}", refresh=False)  # a log gets a line per redraw
             probs = predict_copies(model, val_set, batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp)
             flat, truth = probs.reshape(-1, probs.shape[-1]), np.repeat(val_set.labels.numpy(), len(s.rotations_deg))
             val_accuracy = float((flat.argmax(1) == truth).mean())
