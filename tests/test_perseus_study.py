@@ -168,7 +168,7 @@ def write_tiny_perseus(root, n_per_class: int = 8, size: int = 40):
 
 def tiny_params(**perseus_changes):
     params = load_params(REPO_ROOT / "params.yaml")
-    budgets = {"embedded": {"input_size": 32, "epochs": 1, "batch_size": 8}}
+    budgets = {"embedded": {"input_size": 32, "epochs": 2, "batch_size": 8}}
     perseus = dataclasses.replace(params.perseus, budgets=budgets, rotations_deg=[0, 45, 90], **perseus_changes)
     data = dataclasses.replace(params.data, source="perseus",
                                perseus=dataclasses.replace(params.data.perseus, path="unused"))
@@ -237,6 +237,16 @@ def test_training_and_scoring_write_the_paper_metrics_and_the_figures(trained):
     assert {p.name for p in figures} == {"confusion_matrix.png", "roc.png", "colour_magnitude.png"}
     confusion = pd.read_csv(root / "confusion.csv")
     assert list(confusion.columns) == ["actual", "predicted"] and len(confusion) == metrics["test_images"]["n"]
+
+
+def test_the_saved_model_is_the_epoch_of_the_lowest_validation_loss(trained):
+    root, *_ = trained
+    from galzoo.models.checkpoint import load_checkpoint
+
+    logged = pd.read_csv(root / "live" / "plots" / "metrics" / "val" / "loss.tsv", sep="\t")
+    _, meta = load_checkpoint(root / "model.pt")
+    assert len(logged) == 2 and meta["epoch"] == int(logged["loss"].argmin()) + 1
+    assert meta["val_loss"] == pytest.approx(logged["loss"].min())
 
 
 def test_predict_uses_the_perseus_preprocessing_from_the_checkpoint(trained, tmp_path):

@@ -334,6 +334,8 @@ class PerseusRecipe:
     batch_size: int
     epochs: int
     input_size: int
+    restore_best: bool = False      # keep the epoch with the lowest validation loss
+    early_stop_patience: int = 0    # stop after this many epochs without a better one (0 = never)
 
 
 @dataclass(frozen=True)
@@ -515,6 +517,9 @@ def _check_perseus(s: PerseusStudyParams, recipe: PerseusRecipe) -> None:
                           f"of an object must differ")
     for name in ("lr", "batch_size", "epochs", "input_size", "lr_decay_steps"):
         _positive(f"perseus.recipe.{name}", getattr(recipe, name))
+    if recipe.early_stop_patience < 0:
+        raise ConfigError(f"perseus.recipe.early_stop_patience: expected 0 (never) or more epochs, "
+                          f"got {recipe.early_stop_patience}")
     if not 0 < recipe.lr_decay_rate <= 1:
         raise ConfigError(f"perseus.recipe.lr_decay_rate: expected a factor in (0, 1], got {recipe.lr_decay_rate}")
 

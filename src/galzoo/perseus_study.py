@@ -16,6 +16,7 @@ The independent set is every spectroscopic object with a cutout that is not a tr
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import sys
@@ -413,7 +414,8 @@ def predict_copies(model: nn.Module, dataset: RotatedCopies, *, batch_size: int,
 def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
                   live_dir: Path, progress: bool = True) -> None:
     """Train ``params.model`` on the rotated copies of the training objects (SGD, Keras-style exponential lr
-    decay per step); validation accuracy and loss on the validation objects' copies after every epoch."""
+    decay per step); validation accuracy and loss on the validation objects' copies after every epoch; with
+    ``restore_best`` the epoch of the lowest validation loss is the one saved."""
     from dvclive import Live
 
     configure_threads(params.runtime.threads)
@@ -439,6 +441,7 @@ def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
           f"{recipe.epochs} epochs of {len(loader)} batches of {recipe.batch_size}, budget {params.budget}",
           file=sys.stderr)
     label = f"[{params.model}]"
+    best_loss, best_epoch, best_state = math.inf, 0, None
     with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
         for epoch in range(1, recipe.epochs + 1):
             model.train()
@@ -461,6 +464,16 @@ def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
                                "lr": lr}.items():
                 live.log_metric(key, value)
             live.next_step()
+            if val_loss < best_loss:
+                best_loss, best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(model.state_dict()) if recipe.restore_best else None
+            if recipe.early_stop_patience and epoch - best_epoch >= recipe.early_stop_patience:
+                print(f"{label}: no better validation loss for {recipe.early_stop_patience} epochs, stopping",
+                      file=sys.stderr)
+                break
+    if recipe.restore_best and best_state is not None:
+        model.load_state_dict(best_state)
+        print(f"{label}: keeping epoch {best_epoch}, the best validation loss ({best_loss:.4f})", file=sys.stderr)
     save_checkpoint(model_path, model, {
         "model": params.model, "task": TASK, "num_outputs": len(PERSEUS_CLASS_NAMES),
         "class_names": list(PERSEUS_CLASS_NAMES), "input_size": recipe.input_size, "output_layer": "linear",
@@ -468,6 +481,7 @@ def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
         "preprocessing": {"kind": "resize", "size": recipe.input_size, "greyscale": s.greyscale, "rescale": 1 / 255},
         "budget": params.budget, "seed": params.seed, "greyscale": s.greyscale,
         "rotations_deg": list(s.rotations_deg), "border": s.border,
+        "epoch": best_epoch if recipe.restore_best else epoch, "val_loss": best_loss,
     })
 
 
@@ -516,7 +530,7 @@ def evaluate_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
     intervals = bootstrap_intervals(test_labels, per_object_probs, seed=params.seed) if len(test) else {}
     metrics = {
         "model": meta["model"], "task": TASK, "seed": params.seed, "budget": meta["budget"],
-        "greyscale": bool(meta["greyscale"]), "input_size": meta["input_size"],
+        "greyscale": bool(meta["greyscale"]), "input_size": meta["input_size"], "epoch": meta.get("epoch"),
         "accuracy": per_image.get("accuracy"), "macro_f1": per_image.get("macro_f1"),
         "member_f1": per_image.get("member_f1"),
         "independent_accuracy": _scores(independent_labels, independent_probs).get("accuracy"),
