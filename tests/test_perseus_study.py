@@ -2,6 +2,7 @@
 split by object, the rotated copies, and one tiny training run through the model branch."""
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,8 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from galzoo import experiment, perseus_study
-from galzoo.comparison import Run, render_perseus
+from galzoo import comparison, experiment, perseus_study
+from galzoo.comparison import TEST_METRICS, Run, extract_run_plots, render_perseus, runs_from_exp_show
 from galzoo.config import RedFilterParams, load_params
 from galzoo.errors import ConfigError
 from galzoo.perseus_study import RotatedCopies, colour_region, red_fraction, rotate, select_objects
@@ -268,6 +269,25 @@ def test_the_report_puts_colour_and_greyscale_beside_the_paper():
     assert "| resnet50 | 64 px colour | embedded | 1, 2 | 10 | 0.850 ± 0.071 |" in table
     assert "| resnet50 | 64 px greyscale | embedded | 1 | 10 | 0.700 ± 0.000 |" in table
     assert "| paper (ResNet-50) | 200 px colour |" in table and "0.92" in table
+
+
+def test_a_run_without_the_spectroscopic_additions_is_its_own_row_with_its_own_figures(tmp_path, monkeypatch):
+    def node(rev, spec_additions):
+        metrics = {"task": "perseus_member", "budget": "embedded", "model": "resnet50", "seed": 2016,
+                   "greyscale": False, "input_size": 64, "test_images": {"n": 10, "accuracy": 0.9},
+                   "independent": {"n": 0 if spec_additions else 5, "accuracy": 0.8}}
+        params = {"perseus": {"selection": {"spec_additions": spec_additions}}}
+        return {"rev": rev, "name": rev[:3], "error": None,
+                "data": {"metrics": {TEST_METRICS: {"data": metrics}}, "params": {"params.yaml": {"data": params}}}}
+
+    runs = runs_from_exp_show([node("a" * 40, True), node("b" * 40, False)])
+    assert sorted(r.variant for r in runs) == ["colour", "colour, no spectroscopic additions"]
+    assert "| 64 px colour, no spectroscopic additions | embedded | 2016 | 10 | 0.900 ± 0.000 |" in "\n".join(
+        render_perseus(runs))
+
+    monkeypatch.setattr(comparison.subprocess, "run", lambda *a, **k: SimpleNamespace(returncode=0, stdout=b"png"))
+    names = {p.name for p in extract_run_plots(runs, tmp_path)}
+    assert len(names) == 6 and "resnet50_perseus_member_colour_no_spectroscopic_additions_seed2016_roc.png" in names
 
 
 def test_a_repeated_rotation_angle_is_refused(tmp_path):

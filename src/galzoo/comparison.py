@@ -4,13 +4,15 @@ Perseus membership task (colour and greyscale side by side).
 
 Each experiment is one (model, task, seed) run whose ``evaluate_model`` stage wrote
 ``metrics/model/test.json``; that file describes itself (model, task, seed, budget, scores, bootstrap
-intervals), so the tables are built from the metrics alone and cannot pair a score with the wrong model.
+intervals), so the tables are built from the metrics alone and cannot pair a score with the wrong model; the
+one exception is the Perseus selection switch (spectroscopic additions), read from the experiment's params.
 """
 from __future__ import annotations
 
 import json
+import re
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,7 @@ class Run:
     rev: str
     name: str
     metrics: dict
+    params: dict = field(default_factory=dict)  # the experiment's params.yaml, as ``dvc exp show`` has it
 
     @property
     def key(self) -> tuple:
@@ -50,10 +53,13 @@ class Run:
 
     @property
     def variant(self) -> str:
-        """``colour`` or ``greyscale`` for the Perseus task (the paper's ablation), else empty."""
+        """``colour`` or ``greyscale`` for the Perseus task (the paper's ablation), with ``, no spectroscopic
+        additions`` when the experiment switched them off (its independent set is then not empty); else empty."""
         if self.metrics["task"] != PERSEUS_TASK:
             return ""
-        return "greyscale" if self.metrics.get("greyscale") else "colour"
+        colour = "greyscale" if self.metrics.get("greyscale") else "colour"
+        selection = (self.params.get("perseus") or {}).get("selection") or {}
+        return f"{colour}, no spectroscopic additions" if selection.get("spec_additions") is False else colour
 
     @property
     def kind(self) -> str:
@@ -72,7 +78,8 @@ def runs_from_exp_show(exp_show: list) -> list[Run]:
         metrics = ((node.get("data") or {}).get("metrics") or {}).get(TEST_METRICS, {}).get("data")
         if not metrics:
             continue
-        run = Run(rev=node["rev"], name=node.get("name") or node["rev"][:7], metrics=metrics)
+        params = ((node.get("data") or {}).get("params") or {}).get("params.yaml", {}).get("data") or {}
+        run = Run(rev=node["rev"], name=node.get("name") or node["rev"][:7], metrics=metrics, params=params)
         runs.setdefault(run.key, run)
     return list(runs.values())
 
@@ -229,7 +236,7 @@ def _paper(paper: dict, key: str, digits: int) -> str:
 
 def extract_run_plots(runs: list[Run], out_dir: Path, repo: Path = Path(".")) -> list[Path]:
     """Copy each run's PNGs (confusion matrix and ROC; or predicted vs true and the gallery) out of its
-    experiment commit (they are git-tracked outputs) to ``out_dir/<model>_<task>_seed<seed>_<name>.png``."""
+    experiment commit (they are git-tracked outputs) to ``out_dir/<model>_<task>[_<variant>]_seed<seed>_<name>.png``."""
     written = []
     out_dir.mkdir(parents=True, exist_ok=True)
     for run in runs:
@@ -239,7 +246,8 @@ def extract_run_plots(runs: list[Run], out_dir: Path, repo: Path = Path(".")) ->
             if blob.returncode != 0:
                 raise GalzooError(f"{path} is not in experiment {run.name} ({run.rev[:7]}): "
                                   f"{blob.stderr.decode().strip()}")
-            target = out_dir / f"{m['model']}_{m['task']}_seed{m['seed']}_{Path(path).name}"
+            variant = "_" + re.sub(r"[^a-z0-9]+", "_", run.variant).strip("_") if run.variant else ""
+            target = out_dir / f"{m['model']}_{m['task']}{variant}_seed{m['seed']}_{Path(path).name}"
             target.write_bytes(blob.stdout)
             written.append(target)
     return written
