@@ -287,5 +287,19 @@ def test_the_report_puts_vote_fraction_rmse_beside_the_papers():
 
     table = render_comparison([run(1, 0.16), run(2, 0.18)])
     assert "# The CNN comparison" not in table  # no classification runs, no empty table
-    assert ("| efficientnet_b0 | embedded | none | 1, 2 | 0.1800 ± 0.0141 | 0.1700 ± 0.0141 | 0.1600 | 0.0814 | "
-            "0.0810 |") in table
+    assert ("| efficientnet_b0 | — | embedded | none | 1, 2 | 0.1800 ± 0.0141 | 0.1700 ± 0.0141 | 0.1600 | "
+            "0.0814 | 0.0810 |") in table
+
+
+def test_the_tree_output_layer_is_its_own_row_of_the_rmse_table():
+    from galzoo.comparison import Run, render_comparison
+
+    def run(output_layer, rmse):
+        return Run(rev=output_layer[0] * 40, name=output_layer,
+                   params={"efficientnet_study": {"output_layer": output_layer}},
+                   metrics={"model": "efficientnet_b0", "task": "votes37", "seed": 2016, "budget": "embedded",
+                            "pretrained": "none", "rmse": rmse, "val_rmse": rmse, "n_test": 200, "n_val": 270})
+
+    table = render_comparison([run("mlp_sigmoid", 0.12), run("tree", 0.13)])
+    assert "| efficientnet_b0 | mlp_sigmoid | embedded | none | 2016 | 0.1200 ± 0.0000 |" in table
+    assert "| efficientnet_b0 | tree | embedded | none | 2016 | 0.1300 ± 0.0000 |" in table

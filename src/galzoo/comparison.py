@@ -54,7 +54,10 @@ class Run:
     @property
     def variant(self) -> str:
         """``colour`` or ``greyscale`` for the Perseus task (the paper's ablation), with ``, no spectroscopic
-        additions`` when the experiment switched them off (its independent set is then not empty); else empty."""
+        additions`` when the experiment switched them off (its independent set is then not empty); the output
+        layer (``mlp_sigmoid``, ``tree``) for the vote fractions, where the params say; else empty."""
+        if self.kind == "regression":
+            return str((self.params.get("efficientnet_study") or {}).get("output_layer", ""))
         if self.metrics["task"] != PERSEUS_TASK:
             return ""
         colour = "greyscale" if self.metrics.get("greyscale") else "colour"
@@ -178,14 +181,15 @@ def render_votes(runs: list[Run]) -> list[str]:
     lines = ["# The 37 vote fractions (EfficientNet-B0 study)", "",
              f"RMSE over all 37 answers (the Kaggle metric). Paper: {EFFICIENTNET_SOURCE}; its test score is on "
              "Kaggle's private test set, ours on the held-out test part.", "",
-             "| model | budget | pretrained | seeds | val RMSE mean ± std | test RMSE mean ± std | test RMSE best | "
-             "paper val | paper test |", "|---|---|---|---|---|---|---|---|---|"]
-    for (task, budget, model, _), members in _groups(runs):
+             "| model | output | budget | pretrained | seeds | val RMSE mean ± std | test RMSE mean ± std | "
+             "test RMSE best | paper val | paper test |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for (task, budget, model, output), members in _groups(runs):
         val = np.array([r.metrics["val_rmse"] for r in members])
         test = np.array([r.metrics["rmse"] for r in members])
         paper = EFFICIENTNET.get(model, {})
         pretrained = ", ".join(sorted({str(r.metrics.get("pretrained", "none")) for r in members}))
-        lines.append(f"| {model} | {budget} | {pretrained} | {', '.join(str(r.metrics['seed']) for r in members)} | "
+        seeds = ", ".join(str(r.metrics["seed"]) for r in members)
+        lines.append(f"| {model} | {output or '—'} | {budget} | {pretrained} | {seeds} | "
                      f"{val.mean():.4f} ± {_std(val):.4f} | {test.mean():.4f} ± {_std(test):.4f} | "
                      f"{test.min():.4f} | {_paper(paper, 'val_rmse', 4)} | {_paper(paper, 'test_rmse', 4)} |")
     lines.append("")
