@@ -111,9 +111,9 @@ def test_exp_run_with_efficientnet_b0_is_the_efficientnet_study_beside_the_paper
     assert len(runs) == 1 and runs[0].metrics["task"] == "votes37"
     assert set(runs[0].metrics["phases"]) == {"head", "full"} and 0 < runs[0].metrics["rmse"] < 0.5
     table = run([sys.executable, "-m", "galzoo.cli", "report", "--plots-dir", str(tmp_path)], root, env)
-    assert "| efficientnet_b0 | embedded | none | 2016 |" in table and "| 0.0814 | 0.0810 |" in table
+    assert "| efficientnet_b0 | mlp_sigmoid | embedded | none | 2016 |" in table and "| 0.0814 | 0.0810 |" in table
     for png in ("predicted_vs_true", "gallery"):
-        assert (tmp_path / f"efficientnet_b0_votes37_seed2016_{png}.png").stat().st_size > 1000
+        assert (tmp_path / f"efficientnet_b0_votes37_mlp_sigmoid_seed2016_{png}.png").stat().st_size > 1000
 
 
 @pytest.mark.slow
