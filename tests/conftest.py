@@ -22,6 +22,15 @@ def valid_votes(n: int, seed: int = 0) -> np.ndarray:
     return tree.cumulative_from_conditional(conditional)
 
 
+def stored_galaxy(seed: int = 0, size: int = 120) -> np.ndarray:
+    """An off-centre, elongated blob with noise: every rotation, flip and crop of it looks different."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:size, :size]
+    blob = np.exp(-(((x - 50) / 18) ** 2 + ((y - 64) / 7) ** 2))
+    image = np.stack([blob, 0.7 * blob, 0.4 * blob], axis=-1) * 220 + rng.uniform(0, 30, (size, size, 3))
+    return image.astype(np.uint8)
+
+
 def labels_frame(n: int, seed: int = 0, first_id: int = 100000) -> pd.DataFrame:
     frame = pd.DataFrame(valid_votes(n, seed), columns=list(tree.ANSWER_COLUMNS))
     frame.insert(0, "GalaxyID", np.arange(first_id, first_id + n))

@@ -17,7 +17,7 @@ from galzoo.config import load_params
 from galzoo.training import batch_augment as B
 from galzoo.training.augment import BORDER_MODES, keras_augmentation, scale_study_augmentation
 from galzoo.training.multiscale import MultiScaleCrops, colour_jitter, whiten
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, stored_galaxy
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 DRAWS = 2000
@@ -111,14 +111,6 @@ class Scripted:
 
     def uniform(self, *args):
         return self.values.pop(0)
-
-
-def stored_galaxy(seed: int = 0, size: int = 120) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:size, :size]
-    blob = np.exp(-(((x - 50) / 18) ** 2 + ((y - 64) / 7) ** 2))
-    image = np.stack([blob, 0.7 * blob, 0.4 * blob], axis=-1) * 220 + rng.uniform(0, 30, (size, size, 3))
-    return image.astype(np.uint8)
 
 
 def test_a_multiscale_view_is_train_views_image_for_the_same_draws():

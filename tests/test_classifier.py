@@ -18,19 +18,10 @@ from galzoo.evaluation.classification import bootstrap_intervals, classification
 from galzoo.splits import make_stratified_split
 from galzoo.training.loop import fit_iterations, iteration_lr_factor, sgd_step
 from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, colour_jitter, multiscale_test_views, whiten
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, stored_galaxy
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
 AUGMENT = PARAMS.classifier.augment
-
-
-def stored_galaxy(seed: int = 0, size: int = 120) -> np.ndarray:
-    """An off-centre, elongated blob with noise: every rotation, flip and crop of it looks different."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[:size, :size]
-    blob = np.exp(-(((x - 50) / 18) ** 2 + ((y - 64) / 7) ** 2))
-    image = np.stack([blob, 0.7 * blob, 0.4 * blob], axis=-1) * 220 + rng.uniform(0, 30, (size, size, 3))
-    return image.astype(np.uint8)
 
 
 def crops(**changes) -> MultiScaleCrops:

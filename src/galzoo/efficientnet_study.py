@@ -31,7 +31,7 @@ from galzoo.splits import make_split, write_split
 from galzoo.training.augment import keras_augmentation
 from galzoo.training.batch_augment import AffineAugment
 from galzoo.training.data import LabelledStore
-from galzoo.training.device_data import DeviceBatches, ResidentImages
+from galzoo.training.device_data import resident_train_val
 from galzoo.training.loop import fit_phase
 from galzoo.training.runtime import (
     TrainingRuntime,
@@ -130,15 +130,7 @@ def _votes_splits(data: LabelledStore, params: Params, batch_size: int, mean: np
         augmentation = keras_augmentation(study.augment, seed=params.seed + rt.dist.rank)
         return data.dataset("train", mean, std, augmentation), data.dataset("val", mean, std)
     augment = AffineAugment.keras(study.augment, mean, std, rt.device)
-    _, train_rows, train_targets = data.subsets["train"]
-    _, val_rows, val_targets = data.subsets["val"]
-    memory_format = rt.accel.memory_format
-    train = DeviceBatches(data.images, train_rows, train_targets, augment, batch_size=batch_size, seed=params.seed,
-                          device=rt.device, dist=rt.dist, resident_fraction=rt.resident_fraction,
-                          memory_format=memory_format)
-    val = ResidentImages(data.images, val_rows, val_targets, augment.plain, device=rt.device,
-                         memory_format=memory_format)
-    return train, val
+    return resident_train_val(data, augment, batch_size=batch_size, seed=params.seed, rt=rt)
 
 
 def _head_parameters(model) -> list:

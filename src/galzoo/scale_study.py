@@ -16,7 +16,7 @@ from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.training.augment import scale_study_augmentation
 from galzoo.training.batch_augment import AffineAugment
 from galzoo.training.data import LabelledStore, channel_stats
-from galzoo.training.device_data import DeviceBatches, ResidentImages
+from galzoo.training.device_data import resident_train_val
 from galzoo.training.loop import fit
 from galzoo.training.runtime import (
     TrainingRuntime,
@@ -79,15 +79,7 @@ def _scale_study_splits(data: LabelledStore, params: Params, mean: np.ndarray, s
         augmentation = scale_study_augmentation(study.augment, seed=study.seed + rt.dist.rank)
         return data.dataset("train", mean, std, augmentation), data.dataset("val", mean, std)
     augment = AffineAugment.scale_study(study.augment, mean, std, rt.device)
-    _, train_rows, train_targets = data.subsets["train"]
-    _, val_rows, val_targets = data.subsets["val"]
-    memory_format = rt.accel.memory_format
-    train = DeviceBatches(data.images, train_rows, train_targets, augment, batch_size=params.recipe.batch_size,
-                          seed=study.seed, device=rt.device, dist=rt.dist, resident_fraction=rt.resident_fraction,
-                          memory_format=memory_format)
-    val = ResidentImages(data.images, val_rows, val_targets, augment.plain, device=rt.device,
-                         memory_format=memory_format)
-    return train, val
+    return resident_train_val(data, augment, batch_size=params.recipe.batch_size, seed=study.seed, rt=rt)
 
 
 def evaluate_scale(params: Params, scale: str, *, crops_dir: Path, raw_dir: Path, split_path: Path,

@@ -251,3 +251,18 @@ class ResidentImages:
         if not outputs:
             return np.zeros((0, 0))
         return torch.cat(outputs).numpy().astype(np.float64)
+
+
+def resident_train_val(data, augment, *, batch_size: int, seed: int, rt) -> tuple[DeviceBatches, ResidentImages]:
+    """The device path of a vote-fraction study: the ``train`` split of ``data`` (a ``LabelledStore``) as
+    ``augment``-ed batches and its ``val`` split with ``augment.plain``, both on ``rt.device`` (a
+    ``TrainingRuntime``)."""
+    _, train_rows, train_targets = data.subsets["train"]
+    _, val_rows, val_targets = data.subsets["val"]
+    memory_format = rt.accel.memory_format
+    train = DeviceBatches(data.images, train_rows, train_targets, augment, batch_size=batch_size, seed=seed,
+                          device=rt.device, dist=rt.dist, resident_fraction=rt.resident_fraction,
+                          memory_format=memory_format)
+    val = ResidentImages(data.images, val_rows, val_targets, augment.plain, device=rt.device,
+                         memory_format=memory_format)
+    return train, val
