@@ -1,10 +1,10 @@
 """Resumable, verified HTTP downloads into a cache folder (standard library only).
 
 The real datasets are gigabytes behind links that drop. A file is written to ``<name>.part`` and resumed
-with an HTTP ``Range`` request after an interruption, in this run (retries with exponential backoff) or the
-next one (the ``.part`` file stays in the cache, which is not a DVC output, so an interrupted ``dvc repro``
-resumes). Only a file whose size and checksum check out is renamed to its final name, so a file under its
-final name is always complete.
+with an HTTP ``Range`` request after an interruption, in this run (retries with exponential backoff, see
+:mod:`galzoo.sources.http`) or the next one (the ``.part`` file stays in the cache, which is not a DVC output,
+so an interrupted ``dvc repro`` resumes). Only a file whose size and checksum check out is renamed to its final
+name, so a file under its final name is always complete.
 
 Credentials travel only in an ``Authorization`` header that is not forwarded to the host a download is
 redirected to, and no message ever names them: errors name the URL as configured, never a redirect target.
@@ -13,40 +13,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import http.client
 import os
 import re
 import shutil
-import socket
 import sys
-import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from galzoo.config import DownloadParams
-from galzoo.errors import DataError, GalzooError
+from galzoo.errors import DataError
 from galzoo.progress import progress_bar
+from galzoo.sources.http import (DownloadError, Transient, give_up_message, open_url, read_body, status_failure,
+                                 status_text, with_retries)
 
 _CHUNK = 1 << 20
-#: Answers worth asking again: timeouts, rate limits and server-side trouble.
-RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
-USER_AGENT = "galzoo-downloader/0.1 (+python-urllib)"
-
-
-class DownloadError(GalzooError):
-    """A file could not be downloaded; the message names the URL and what to do."""
-
-
-class HTTPStatusError(DownloadError):
-    """The server answered with an HTTP error that retrying will not fix (401, 403, 404, ...)."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
 
 
 class ChecksumError(DataError):
@@ -85,14 +68,6 @@ class Remote:
         return self.key.removesuffix("_url") + ("_md5" if self.md5 else "_sha256")
 
 
-class _Retry(Exception):
-    """A transient failure: try again, at once if the part file grew, else after a pause."""
-
-    def __init__(self, reason: str):
-        super().__init__(reason)
-        self.reason = reason
-
-
 def download(remote: Remote, cache_dir: Path | str, params: DownloadParams, *, auth: BasicAuth | None = None,
              progress: bool = True) -> Path:
     """Return ``cache_dir / remote.filename``, downloading (or resuming) it first unless it is already there.
@@ -109,27 +84,25 @@ def download(remote: Remote, cache_dir: Path | str, params: DownloadParams, *, a
         print(f"galzoo: {final}: {problem}; downloading it again", file=sys.stderr)
         final.unlink()
     if urllib.parse.urlsplit(remote.url).scheme not in ("http", "https"):
-        raise DownloadError(f"{remote.url!r}{f' ({remote.key})' if remote.key else ''}: expected an http(s) URL; "
+        raise DownloadError(f"{remote.url!r}{_key(remote)}: expected an http(s) URL; "
                             f"to use a copy you already have, put it at {final}")
     part = final.with_name(final.name + ".part")
-    failures, furthest = 0, _size(part)
-    while True:
-        try:
-            total = _transfer(remote, part, params, auth, progress)
-            break
-        except _Retry as retry:
-            # Only a part file longer than ever before is progress: a server that restarts the file at
-            # every attempt and breaks off at the same place must still run out of retries.
-            failures = 0 if _size(part) > furthest else failures + 1
-            furthest = max(furthest, _size(part))
-            if failures > params.retries:
-                kept = (f" The {part.stat().st_size} bytes received so far are kept in {part}; the next run "
-                        f"resumes from there." if part.is_file() and part.stat().st_size else "")
-                raise DownloadError(
-                    f"could not download {remote.url}: {retry.reason} ({failures} attempt(s) in a row failed). "
-                    f"Check the network connection, a proxy (https_proxy) or the URL"
-                    f"{f' ({remote.key})' if remote.key else ''}, then run again.{kept}") from None
-            time.sleep(params.backoff_s * 2 ** (failures - 1) if failures else 0)
+
+    def kept() -> str:
+        return (f" The {part.stat().st_size} bytes received so far are kept in {part}; the next run resumes from "
+                f"there." if part.is_file() and part.stat().st_size else "")
+
+    def give_up(reason: str, failures: int) -> DownloadError:
+        return DownloadError(give_up_message(f"download {remote.url}", reason, failures, f"the URL{_key(remote)}")
+                             + f".{kept()}")
+
+    def too_long(seconds: float) -> DownloadError:
+        return DownloadError(f"could not download {remote.url}: the server asks to wait {seconds:.0f} s before the "
+                             f"next request (Retry-After); run again later.{kept()}")
+
+    # Only a part file longer than ever before is progress (see with_retries).
+    total = with_retries(lambda: _transfer(remote, part, params, auth, progress), params, give_up=give_up,
+                         too_long=too_long, progress=lambda: _size(part))
     problem = _problem(part, remote, total)
     if problem is not None:
         part.unlink()
@@ -139,6 +112,11 @@ def download(remote: Remote, cache_dir: Path | str, params: DownloadParams, *, a
                             f"the file was deleted: run again to download it afresh{where}")
     os.replace(part, final)
     return final
+
+
+def _key(remote: Remote) -> str:
+    """" (data.gz2.images_url)": the params.yaml key a message names beside the URL, "" when there is none."""
+    return f" ({remote.key})" if remote.key else ""
 
 
 def _size(path: Path) -> int:
@@ -176,14 +154,10 @@ def _transfer(remote: Remote, part: Path, params: DownloadParams, auth: BasicAut
     if remote.size is not None and offset > remote.size:
         part.unlink()
         offset = 0
-    request = urllib.request.Request(remote.url, headers={"User-Agent": USER_AGENT})
-    if offset:
-        request.add_header("Range", f"bytes={offset}-")
-    if auth is not None:
-        # Unredirected: the Kaggle API answers with a redirect to a storage host that must not see it.
-        request.add_unredirected_header("Authorization", auth.header())
     try:
-        response = urllib.request.urlopen(request, timeout=params.timeout_s)
+        # Private: the Kaggle API answers with a redirect to a storage host that must not see the credentials.
+        response = open_url(remote.url, params, headers={"Range": f"bytes={offset}-"} if offset else None,
+                            private={"Authorization": auth.header()} if auth is not None else None)
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset:
@@ -191,19 +165,15 @@ def _transfer(remote: Remote, part: Path, params: DownloadParams, auth: BasicAut
             if total == offset:  # the previous run had received everything
                 return total
             part.unlink()
-            raise _Retry("the server refused to resume the partial file; starting over") from None
-        if exc.code in RETRY_STATUS:
-            raise _Retry(f"HTTP {exc.code} {exc.reason}") from None
-        raise HTTPStatusError(f"could not download {remote.url}: the server answered HTTP {exc.code} {exc.reason}"
-                              f"{_status_hint(exc.code, remote)}", exc.code) from None
-    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
-        raise _Retry(_reason(exc)) from None
+            raise Transient("the server refused to resume the partial file; starting over") from None
+        raise status_failure(exc, f"could not download {remote.url}: the server answered {status_text(exc)}"
+                                  f"{_status_hint(exc.code, remote)}") from None
     with response:
         if response.status == 206:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
             if not match or int(match.group(1)) != offset:
                 part.unlink(missing_ok=True)
-                raise _Retry("the server resumed at the wrong position; starting over")
+                raise Transient("the server resumed at the wrong position; starting over")
             total = None if match.group(3) == "*" else int(match.group(3))
             mode = "ab"
         elif response.status == 200:
@@ -214,21 +184,14 @@ def _transfer(remote: Remote, part: Path, params: DownloadParams, auth: BasicAut
             raise DownloadError(f"could not download {remote.url}: unexpected HTTP status {response.status}")
         if remote.size is not None and total is not None and total != remote.size:
             raise DownloadError(f"{remote.url}: the server offers {total} bytes but {remote.size} are expected; "
-                                f"the published file has changed or the URL{f' ({remote.key})' if remote.key else ''}"
-                                f" points to another file")
+                                f"the published file has changed or the URL{_key(remote)} points to another file")
         if total is not None:
             _check_free_space(part, total - offset)
         received = 0
         bar = progress_bar(total=total, initial=offset, desc=part.name.removesuffix(".part"), unit="B",
                            unit_scale=True, unit_divisor=1024, enabled=progress)
         with open(part, mode) as out, bar:
-            while True:
-                try:
-                    chunk = response.read(_CHUNK)
-                except (http.client.HTTPException, OSError) as exc:
-                    raise _Retry(f"the transfer broke off ({_reason(exc)})") from None
-                if not chunk:
-                    break
+            while chunk := read_body(response, _CHUNK):
                 try:
                     out.write(chunk)
                 except OSError as exc:
@@ -236,7 +199,7 @@ def _transfer(remote: Remote, part: Path, params: DownloadParams, auth: BasicAut
                 received += len(chunk)
                 bar.update(len(chunk))
     if total is not None and offset + received < total:
-        raise _Retry(f"the connection closed after {offset + received} of {total} bytes")
+        raise Transient(f"the connection closed after {offset + received} of {total} bytes")
     return total
 
 
@@ -257,17 +220,3 @@ def _status_hint(status: int, remote: Remote) -> str:
         return f"; check the URL{f' ({remote.key} in params.yaml)' if remote.key else ''}"
     return ""
 
-
-def _reason(exc: BaseException) -> str:
-    """A short, credential-free description of a network failure."""
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        if not isinstance(exc.reason, BaseException):
-            return str(exc.reason)
-        exc = exc.reason
-    if isinstance(exc, (socket.timeout, TimeoutError)):
-        return "timed out"
-    if isinstance(exc, socket.gaierror):
-        return f"host name not resolved ({exc.strerror})"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower() if exc.strerror[0].isupper() else exc.strerror
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -28,7 +28,8 @@ from galzoo.config import DownloadParams, KaggleParams
 from galzoo.errors import ConfigError, DataError
 from galzoo.labels import ID_COLUMN
 from galzoo.sources.archive import archive_names, extract_archive, read_member, staged_directory
-from galzoo.sources.download import BasicAuth, HTTPStatusError, Remote, download
+from galzoo.sources.download import BasicAuth, Remote, download
+from galzoo.sources.http import HTTPStatusError
 from galzoo.sources.layout import (
     check_one_to_one,
     is_image_member,

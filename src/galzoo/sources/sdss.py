@@ -40,9 +40,7 @@ was written on; the tests run against a local server answering in the formats de
 """
 from __future__ import annotations
 
-import email.utils
 import hashlib
-import http.client
 import io
 import os
 import re
@@ -50,7 +48,6 @@ import sys
 import time
 import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +57,8 @@ import pandas as pd
 from galzoo.config import DownloadParams, PerseusSdssParams
 from galzoo.errors import DataError
 from galzoo.progress import progress_bar
-from galzoo.sources.download import RETRY_STATUS, USER_AGENT, DownloadError, HTTPStatusError, _reason
+from galzoo.sources.http import (DownloadError, Transient, error_body, give_up_message, open_url, read_body,
+                                 status_failure, status_text, with_retries)
 from galzoo.sources.layout import listed, report
 from galzoo.sources.perseus import CLUSTER_CENTRE, PCC_CLASSES, PerseusCatalogues
 
@@ -68,8 +66,6 @@ _NAME = "perseus"
 SKYSERVER, VIZIER = "SkyServer", "VizieR"
 #: The params.yaml key of each service's URL, named in error messages.
 SERVICE_KEYS = {SKYSERVER: "data.perseus.sdss.skyserver_url", VIZIER: "data.perseus.sdss.vizier_url"}
-#: A Retry-After longer than this is not waited for: the run stops and says when to try again.
-MAX_RETRY_AFTER_S = 600.0
 #: PCC objects per cross-match query: keeps each GET URL near 2 kB (web servers refuse long query strings).
 CROSSMATCH_BATCH = 50
 
@@ -125,14 +121,6 @@ _INDEPENDENT_COLUMNS = ("objID", "ra", "dec", "R_mag", "g_z", "z", "distance")
 _CROSSMATCH_COLUMNS = ("n", "objID", "modelMag_r", "g_z")
 
 
-class _Transient(Exception):
-    """A failure worth another attempt, with the pause the server asked for (None: our own backoff)."""
-
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason, self.retry_after = reason, retry_after
-
-
 class SdssClient:
     """Polite, cached access to SkyServer and VizieR for the Perseus study.
 
@@ -155,36 +143,32 @@ class SdssClient:
         """The body of ``url``, asked politely and again after transient failures.
 
         ``check(status, body)`` may raise :class:`DownloadError` (a final answer: an SQL error) or
-        ``_Transient`` (a truncated cutout: ask again); it sees error bodies too (status >= 400).
-        ``shown_url`` is what error messages name instead of ``url`` (an SQL URL without its query).
+        :class:`~galzoo.sources.http.Transient` (a truncated cutout: ask again); it sees error bodies too
+        (status >= 400). ``shown_url`` is what error messages name instead of ``url`` (an SQL URL without its
+        query).
         """
         shown = shown_url or url
-        failures = 0
-        while True:
+
+        def attempt() -> bytes:
             self._wait_turn(service)
             try:
-                try:
-                    return self._once(url, service=service, purpose=purpose, shown=shown, check=check)
-                finally:
-                    self._last[service] = self.clock()
-            except _Transient as transient:
-                failures += 1
-                if failures > self.download.retries:
-                    raise DownloadError(
-                        f"could not get the {purpose} from {service} ({shown}): {transient.reason} ({failures} "
-                        f"attempt(s) failed). Check the network connection, a proxy (https_proxy) or "
-                        f"{SERVICE_KEYS[service]} in params.yaml, then run again: what was fetched so far is kept "
-                        f"in {self.cache_dir} and is not asked for again. Without network access, use a local "
-                        f"copy of the data instead (data.perseus.mode: folder).") from None
-                pause = self.download.backoff_s * 2 ** (failures - 1)
-                if transient.retry_after is not None:
-                    if transient.retry_after > MAX_RETRY_AFTER_S:
-                        raise DownloadError(
-                            f"{service} asks to wait {transient.retry_after:.0f} s before the next request "
-                            f"(Retry-After, answering the {purpose}, {shown}); run again later: what was fetched "
-                            f"so far is kept in {self.cache_dir}.") from None
-                    pause = max(pause, transient.retry_after)
-                self.sleep(pause)
+                return self._once(url, service=service, purpose=purpose, shown=shown, check=check)
+            finally:
+                self._last[service] = self.clock()
+
+        def give_up(reason: str, failures: int) -> DownloadError:
+            return DownloadError(
+                give_up_message(f"get the {purpose} from {service} ({shown})", reason, failures,
+                                f"{SERVICE_KEYS[service]} in params.yaml")
+                + f": what was fetched so far is kept in {self.cache_dir} and is not asked for again. Without "
+                  f"network access, use a local copy of the data instead (data.perseus.mode: folder).")
+
+        def too_long(seconds: float) -> DownloadError:
+            return DownloadError(f"{service} asks to wait {seconds:.0f} s before the next request (Retry-After, "
+                                 f"answering the {purpose}, {shown}); run again later: what was fetched so far is "
+                                 f"kept in {self.cache_dir}.")
+
+        return with_retries(attempt, self.download, give_up=give_up, too_long=too_long, sleep=self.sleep)
 
     def _wait_turn(self, service: str) -> None:
         last = self._last.get(service)
@@ -195,28 +179,16 @@ class SdssClient:
 
     def _once(self, url: str, *, service: str, purpose: str, shown: str,
               check: Callable[[int, bytes], None] | None) -> bytes:
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
         try:
-            with urllib.request.urlopen(request, timeout=self.download.timeout_s) as response:
-                body = response.read()
-                status = response.status
+            with open_url(url, self.download) as response:
+                body, status = read_body(response), response.status
         except urllib.error.HTTPError as error:
-            try:
-                body = error.read()
-            except (http.client.HTTPException, OSError):
-                body = b""
-            finally:
-                error.close()
+            body = error_body(error)
             if check is not None:
                 check(error.code, body)
-            if error.code in RETRY_STATUS:
-                raise _Transient(f"HTTP {error.code} {error.reason}",
-                                 _retry_after(error.headers.get("Retry-After"))) from None
             hint = f"; check {SERVICE_KEYS[service]} in params.yaml" if error.code in (400, 404) else ""
-            raise HTTPStatusError(f"{service} answered HTTP {error.code} {error.reason} to the request for the "
-                                  f"{purpose} ({shown}){hint}", error.code) from None
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
-            raise _Transient(_reason(error)) from None
+            raise status_failure(error, f"{service} answered {status_text(error)} to the request for the {purpose} "
+                                        f"({shown}){hint}") from None
         if check is not None:
             check(status, body)
         return body
@@ -320,7 +292,7 @@ class SdssClient:
                 return
             part.unlink()
             if problem.startswith("truncated"):
-                raise _Transient(f"a {problem}")
+                raise Transient(f"a {problem}")
             raise DownloadError(f"SkyServer answered the {purpose} ({url}) with {problem}: {_snippet(body)}; check "
                                 f"{SERVICE_KEYS[SKYSERVER]} and data.perseus.sdss.cutout_* in params.yaml")
 
@@ -605,18 +577,6 @@ def _snippet(body: bytes, limit: int = 300) -> str:
     text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.I | re.S)
     text = " ".join(re.sub(r"<[^>]+>", " ", text).split()) or "an empty answer"
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (seconds or an HTTP date), None when absent or unreadable."""
-    if not value or not value.strip():
-        return None
-    if re.fullmatch(r"\d+(\.\d+)?", value.strip()):
-        return float(value)
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _write_atomically(path: Path, body: bytes) -> None:
