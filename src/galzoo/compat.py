@@ -5,11 +5,14 @@ library fails to load, and ``torchvision/_meta_registrations.py`` then dies regi
 ``torchvision::nms`` and ``torchvision::qnms``, operators that were never defined. Classification needs
 none of torchvision's compiled ops, so we declare those two schemas ourselves (schemas only, no kernels)
 before torchvision is imported. Calling them still fails loudly, which is what we want.
+
+Import timm through :func:`import_timm`, never at module level, so the patch always runs first.
 """
 from __future__ import annotations
 
 import importlib.util
 import sys
+import types
 from pathlib import Path
 
 import torch
@@ -46,3 +49,14 @@ def patch_torchvision() -> None:
     _library = torch.library.Library("torchvision", "FRAGMENT")
     for schema in _SCHEMAS:
         _library.define(schema)
+
+
+def import_timm() -> types.ModuleType:
+    """timm, imported only when a network is built: it pulls in torchvision, which needs the patch first.
+
+    Kept out of module level so that checking a model name (every ``load_params``) stays free of timm.
+    """
+    patch_torchvision()
+    import timm
+
+    return timm

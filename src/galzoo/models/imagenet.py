@@ -23,12 +23,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from galzoo.compat import patch_torchvision
+from galzoo.compat import import_timm
 from galzoo.models.layers import he_init
 from galzoo.models.registry import register_model
-
-patch_torchvision()
-import timm  # noqa: E402  (must follow the patch)
 
 #: The smallest input every network here accepts (Dai & Tong's 64x64 crops).
 MIN_INPUT_SIZE = 64
@@ -202,7 +199,7 @@ class UpsampledInceptionV3(nn.Module):
         if resize_to < INCEPTION_MIN_SIZE:
             raise ValueError(f"Inception-v3 needs at least {INCEPTION_MIN_SIZE} px, got resize_to={resize_to}")
         self.resize_to = resize_to
-        self.net = timm.create_model("inception_v3", pretrained=False, num_classes=num_outputs)
+        self.net = import_timm().create_model("inception_v3", pretrained=False, num_classes=num_outputs)
 
     def forward(self, x):
         if min(x.shape[-2:]) < self.resize_to:

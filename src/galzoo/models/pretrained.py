@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from galzoo.compat import import_timm
 from galzoo.errors import GalzooError
 
 HUB_HOST = ("huggingface.co", 443)
@@ -88,11 +89,7 @@ def _read_weights_file(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _hub_state_dict(spec: str, probe: tuple[str, int]) -> dict[str, torch.Tensor]:
-    from galzoo.compat import patch_torchvision
-
-    patch_torchvision()
-    import timm
-
+    timm = import_timm()
     name = spec.removeprefix("timm/")
     architecture = name.split(".")[0]
     if architecture not in timm.list_models():

@@ -1,7 +1,8 @@
 """Model registry: ``create_model(name, num_outputs=..., input_size=...)`` builds any paper network.
 
-Stages never branch on model names: they ask the registry, as in timm. Each family module registers its
-factories with :func:`register_model`; importing this package imports all families.
+Stages never branch on model names: they ask the registry, as in timm. The layering is one-way: this module
+imports no model family; each family module imports it and registers its factories with :func:`register_model`,
+and the package ``galzoo.models`` imports every family. Use the package, not this module, to see all models.
 """
 from __future__ import annotations
 
@@ -45,13 +46,11 @@ def register_model(name: str, summary: str):
 
 def list_models() -> dict[str, str]:
     """Registered names and one-line summaries, sorted by name."""
-    _import_families()
     return {name: _REGISTRY[name].summary for name in sorted(_REGISTRY)}
 
 
 def check_model_name(name: str, key: str = "model") -> None:
     """A ConfigError naming ``key`` and listing the registered models unless ``name`` is one of them."""
-    _import_families()
     if name not in _REGISTRY:
         raise ConfigError(f"{key}: unknown model {name!r}; registered models: {', '.join(sorted(_REGISTRY))}")
 
@@ -80,7 +79,3 @@ def create_model(name: str, *, num_outputs: int, input_size: int, output_layer: 
               file=sys.stderr)
         backbone = factory(num_outputs=head["hidden"], input_size=input_size)
     return MLPSigmoidHead(backbone, head["hidden"], num_outputs)
-
-
-def _import_families() -> None:
-    from galzoo.models import dai_resnet, dieleman, imagenet, kabani, timm_models  # noqa: F401  (registration side effects)

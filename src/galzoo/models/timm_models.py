@@ -1,24 +1,22 @@
 """ImageNet architectures built by timm, with their classifier replaced by the task's outputs.
 
 No weights are loaded here: pretrained weights are applied afterwards by :mod:`galzoo.models.pretrained`,
-so the embedded run trains from scratch. timm imports torchvision, so the CPU-torch compatibility patch runs first.
+so the embedded run trains from scratch. timm (and the torchvision it pulls in) is imported inside the factories
+by :func:`galzoo.compat.import_timm`, so registering these names, and checking them in params.yaml, costs no timm.
 """
 from __future__ import annotations
 
 from torch import nn
 
-from galzoo.compat import patch_torchvision
+from galzoo.compat import import_timm
 from galzoo.models.registry import register_model
-
-patch_torchvision()
-import timm  # noqa: E402  (must follow the patch)
 
 
 @register_model("efficientnet_b0", "EfficientNet-B0 (timm): global average pool, dropout, dense outputs")
 def _efficientnet_b0(num_outputs: int, input_size: int, dropout: float | None = None) -> nn.Module:
     """timm's EfficientNet-B0; ``dropout`` is its pre-logit dropout (timm's default 0.2 when None)."""
     options = {} if dropout is None else {"drop_rate": dropout}
-    return timm.create_model("efficientnet_b0", pretrained=False, num_classes=num_outputs, **options)
+    return import_timm().create_model("efficientnet_b0", pretrained=False, num_classes=num_outputs, **options)
 
 
 @register_model("resnet50", "ResNet-50 (timm, He et al. 2016 with post-activation bottlenecks): Pruitt's network")
@@ -28,4 +26,4 @@ def _resnet50(num_outputs: int, input_size: int) -> nn.Module:
     bottleneck on its 3x3 convolution (torchvision's "v1.5"); the Keras ResNet-50 put it on the first 1x1."""
     if input_size < 32:
         raise ValueError(f"resnet50 needs inputs of at least 32 px (five stride-2 stages), got {input_size}")
-    return timm.create_model("resnet50", pretrained=False, num_classes=num_outputs)
+    return import_timm().create_model("resnet50", pretrained=False, num_classes=num_outputs)
