@@ -1,0 +1,88 @@
+"""``cnn_comparison`` (study 2, Dai & Tong 2018): preprocessing and recipe of ``model`` on ``task``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from galzoo.config.scale_study import SgdRecipe, SplitParams
+from galzoo.config.schema import apply_budget, not_empty, pair, positives, require
+from galzoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ClassifierCropParams:
+    """The centre crop kept of each galaxy: ``source_side`` px of the original, stored at ``store_size`` px."""
+
+    source_side: int
+    store_size: int
+
+    def check(self, key: str) -> None:
+        positives(key, self, "store_size")
+
+
+@dataclass(frozen=True)
+class ClassifierAugmentParams:
+    train_sides: list[int]
+    resize: int
+    input_size: int
+    rotate90: bool
+    hflip_p: float
+    brightness: float
+    contrast: list[float]
+    saturation: list[float]
+    hue: float
+
+    def check(self, key: str) -> None:
+        pair(f"{key}.train_sides", self.train_sides)
+        if not self.input_size <= self.resize:
+            raise ConfigError(f"{key}.input_size ({self.input_size}) must not exceed {key}.resize ({self.resize})")
+        for name in ("contrast", "saturation"):
+            pair(f"{key}.{name}", getattr(self, name))
+
+
+@dataclass(frozen=True)
+class ClassifierRecipe(SgdRecipe):
+    lr_drop_iterations: list[int]
+    lr_drop_factor: float
+    iterations: int
+    eval_every: int
+    warmup_iterations: int = 0     # the lr rises linearly from 0 over these first steps (0 = none)
+    clip_grad_norm: float = 0.0    # the gradient's global L2 norm is clipped to this (0 = no clipping)
+
+    def check(self, key: str) -> None:
+        positives(key, self, "batch_size", "iterations", "eval_every", "lr")
+        for name in ("warmup_iterations", "clip_grad_norm"):
+            value = getattr(self, name)
+            require(value >= 0, f"{key}.{name}", "0 (off) or a positive number", value)
+
+
+@dataclass(frozen=True)
+class VisualizeParams:
+    """The feature-map figures (the paper's figs. 10-12): a few galaxies per class, a few maps per layer."""
+
+    galaxies_per_class: int = 2
+    feature_maps: int = 8
+
+    def check(self, key: str) -> None:
+        positives(key, self, "galaxies_per_class")
+
+
+@dataclass(frozen=True)
+class ClassifierParams:
+    split: SplitParams
+    crop: ClassifierCropParams
+    augment: ClassifierAugmentParams
+    test_sides: list[int]
+    recipe: ClassifierRecipe
+    budgets: dict[str, dict[str, Any]]
+    visualize: VisualizeParams = field(default_factory=VisualizeParams)
+
+    def check(self, key: str) -> None:
+        not_empty(f"{key}.test_sides", self.test_sides, "one test crop side")
+        sides = [*self.augment.train_sides, *self.test_sides]
+        if min(sides) < 1 or max(sides) > self.crop.source_side:
+            raise ConfigError(f"{key}: crop sides {sides} must lie in [1, {key}.crop.source_side = "
+                              f"{self.crop.source_side}], the stored centre crop")
+
+    def recipe_for(self, budget: str) -> ClassifierRecipe:
+        return apply_budget(self.recipe, self.budgets, budget, "cnn_comparison")

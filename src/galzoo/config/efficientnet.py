@@ -1,0 +1,79 @@
+"""``efficientnet`` (study 3, Kalvankar et al. 2020): ``model`` on the 37 vote fractions, trained in two phases."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from galzoo.config.scale_study import SplitParams
+from galzoo.config.schema import apply_budget, pair, positives, require
+from galzoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class EfficientNetCropParams:
+    source_side: int
+    input_size: int
+
+    def check(self, key: str) -> None:
+        positives(key, self, "source_side", "input_size")
+
+
+@dataclass(frozen=True)
+class HeadParams:
+    hidden: int
+    dropout: float
+
+    def check(self, key: str) -> None:
+        positives(key, self, "hidden")
+        require(0 <= self.dropout < 1, f"{key}.dropout", "a probability in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True)
+class KerasAugmentParams:
+    rotation_deg: float
+    shift: float
+    brightness: list[float]
+    hflip_p: float
+    vflip_p: float
+    border: Literal["nearest", "reflect", "constant"]
+
+    def check(self, key: str) -> None:
+        low, _ = pair(f"{key}.brightness", self.brightness)
+        require(low > 0, f"{key}.brightness", "positive factors", self.brightness)
+
+
+@dataclass(frozen=True)
+class PhasedRecipe:
+    optimizer: Literal["adam"]
+    lr: float
+    batch_size: int
+    plateau_factor: float
+    plateau_patience: int
+    early_stop_patience: int
+    head_epochs: int
+    full_epochs: int
+    plateau_min_delta: float = 1e-4  # an improvement of the validation MSE smaller than this is a plateau
+    shuffle: bool = True             # draw the training batches in a new random order every epoch
+
+    def check(self, key: str) -> None:
+        positives(key, self, "lr", "batch_size", "plateau_factor", "plateau_patience", "early_stop_patience")
+        require(self.plateau_min_delta >= 0, f"{key}.plateau_min_delta", "0 or more", self.plateau_min_delta)
+        for name in ("head_epochs", "full_epochs"):
+            require(getattr(self, name) >= 0, f"{key}.{name}", "0 or more epochs", getattr(self, name))
+        if self.head_epochs + self.full_epochs == 0:
+            raise ConfigError(f"{key}: head_epochs and full_epochs are both 0: nothing would be trained")
+
+
+@dataclass(frozen=True)
+class EfficientNetStudyParams:
+    split: SplitParams
+    crop: EfficientNetCropParams
+    pretrained: str
+    output_layer: Literal["mlp_sigmoid", "tree", "linear"]
+    head: HeadParams
+    augment: KerasAugmentParams
+    recipe: PhasedRecipe
+    budgets: dict[str, dict[str, Any]]
+
+    def recipe_for(self, budget: str) -> PhasedRecipe:
+        return apply_budget(self.recipe, self.budgets, budget, "efficientnet")
