@@ -7,31 +7,24 @@ import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn
 
-from galzoo.training.runtime import autocast
+from galzoo.training.inference import predict_batches, tensor_batches
 
 HEADLINE = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc")
 """The comparison table's columns (the paper's Table 7)."""
 
 
-@torch.no_grad()
 def predict_views(model: nn.Module, views: torch.Tensor, *, batch_size: int, device: torch.device,
                   amp_dtype: torch.dtype | None = None) -> np.ndarray:
     """Softmax probabilities of every view: ``views`` is ``N x V x C x H x W``, the result ``N x V x classes``.
 
     Eval mode throughout: batch-norm uses its running statistics and dropout is off (the authors' code left
-    batch-norm in training mode at test time, so a test batch changed its own normalisation).
+    batch-norm in training mode at test time, so a test batch changed its own normalisation). The views are
+    flattened before batching, so ``batch_size`` counts model inputs, not galaxies.
     """
-    was_training = model.training
-    model.eval()
     n, v = views.shape[:2]
     flat = views.reshape(n * v, *views.shape[2:])
-    chunks = []
-    for start in range(0, len(flat), batch_size):
-        with autocast(device, amp_dtype):
-            logits = model(flat[start:start + batch_size].to(device))
-        chunks.append(torch.softmax(logits.float(), dim=1).cpu())
-    model.train(was_training)
-    return torch.cat(chunks).reshape(n, v, -1).numpy().astype(np.float64)
+    probs = predict_batches(model, tensor_batches(flat, batch_size), device=device, amp_dtype=amp_dtype, softmax=True)
+    return probs.reshape(n, v, -1)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:

@@ -10,8 +10,9 @@ asynchronously while the previous chunk trains.
 Loader path (``runtime.data_path: loader``): the DataLoader over a per-sample Dataset (albumentations or
 OpenCV on the CPU), exactly as the committed results were produced.
 
-Both are iterables of ``(x, y)`` batches with ``len()`` = batches per pass, and ``set_epoch`` for the order
-of the next pass; with several processes each yields its share of every global batch.
+Both are iterables of ``(x, y)`` batches with ``len()`` = batches per pass, each pass in a new order drawn
+from the seed; with several processes each yields its share of every global batch, so that together they
+compute exactly the batches one process would.
 """
 from __future__ import annotations
 
@@ -20,11 +21,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from galzoo.errors import GalzooError
 from galzoo.training.distributed import SINGLE_PROCESS, Distributed
+from galzoo.training.inference import predict_batches, tensor_batches
 
 CHUNK_BYTES = 256 * 2**20
 """Bytes of uint8 images per streamed chunk: large copies keep the host-to-device link busy."""
@@ -86,7 +87,8 @@ class DeviceBatches:
 
     def __init__(self, images: np.ndarray, rows: np.ndarray, targets: np.ndarray, augment, *, batch_size: int,
                  seed: int, device: torch.device, dist: Distributed = SINGLE_PROCESS,
-                 resident_fraction: float = 0.5, memory_format: torch.memory_format = torch.contiguous_format):
+                 resident_fraction: float = 0.5, memory_format: torch.memory_format = torch.contiguous_format,
+                 shuffle: bool = True):
         rows = np.asarray(rows)
         if len(rows) != len(targets):
             raise ValueError(f"{len(rows)} rows but {len(targets)} targets")
@@ -97,7 +99,7 @@ class DeviceBatches:
         self.memory_format = memory_format
         self.height, self.width = images.shape[1], images.shape[2]
         self.targets = as_target_tensor(targets).to(device)
-        self.order = torch.Generator().manual_seed(seed)
+        self.order = torch.Generator().manual_seed(seed) if shuffle else None
         self.generator = torch.Generator(device=device).manual_seed(seed)
         row_bytes = int(np.prod(images.shape[1:]))
         # from the global batch, so that any number of processes draws the parameters in the same groups
@@ -110,11 +112,9 @@ class DeviceBatches:
     def __len__(self) -> int:
         return len(self.rows) // self.batch_size
 
-    def set_epoch(self, epoch: int) -> None:
-        """Kept for the DataLoader interface: the order already changes with every pass."""
-
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(len(self.rows), generator=self.order)[:len(self) * self.batch_size]
+        order = (torch.randperm(len(self.rows), generator=self.order) if self.order is not None
+                 else torch.arange(len(self.rows)))[:len(self) * self.batch_size]
         share = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
         local = order.view(len(self), self.batch_size)[:, share]  # batches x this process's share
         bulks = [local[start:start + self.bulk_batches] for start in range(0, len(self), self.bulk_batches)]
@@ -176,46 +176,49 @@ class DeviceBatches:
 class LoaderBatches:
     """The conventional path: a DataLoader over a per-sample Dataset, shuffled in an order fixed by ``seed``.
 
-    One process iterates the very DataLoader ``shuffled_loader`` builds (same generator, same order). Several
-    processes shard each pass with a DistributedSampler (seeded, reshuffled per pass), each loading its share
-    of the global batch.
+    One process iterates the plain shuffled DataLoader the committed results were trained with. Several
+    processes each draw that same order (the same generator) and load their contiguous share of each batch.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, *, seed: int, device: torch.device,
-                 dist: Distributed = SINGLE_PROCESS):
-        pin = device.type == "cuda"
-        self.sampler = None
-        if dist.enabled:
-            self.sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
-                                              seed=seed, drop_last=True)
-            self.loader = DataLoader(dataset, batch_size=dist.local_batch_size(batch_size), sampler=self.sampler,
-                                     drop_last=True, pin_memory=pin)
-        else:
-            self.loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                                     generator=torch.Generator().manual_seed(seed), pin_memory=pin)
+                 dist: Distributed = SINGLE_PROCESS, shuffle: bool = True):
+        generator = torch.Generator().manual_seed(seed)
+        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        batches = BatchSampler(order, batch_size, drop_last=True)
+        self.loader = DataLoader(dataset, batch_sampler=ShareOfEachBatch(batches, dist), generator=generator,
+                                 pin_memory=device.type == "cuda")
         if len(self.loader) == 0:
             raise GalzooError(f"the training split has {len(dataset)} images, fewer than one batch of {batch_size}")
-        self.passes = 0
 
     def __len__(self) -> int:
         return len(self.loader)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.passes = epoch
-
     def __iter__(self):
-        if self.sampler is not None:
-            self.sampler.set_epoch(self.passes)
-            self.passes += 1
         return iter(self.loader)
 
 
-def as_batches(train, batch_size: int, *, seed: int, device: torch.device, dist: Distributed = SINGLE_PROCESS):
+class ShareOfEachBatch(Sampler[list[int]]):
+    """This process's contiguous share of every batch that ``batches`` draws (all of it for one process)."""
+
+    def __init__(self, batches: BatchSampler, dist: Distributed):
+        local = dist.local_batch_size(batches.batch_size)
+        self.batches, self.share = batches, slice(dist.rank * local, (dist.rank + 1) * local)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for batch in self.batches:
+            yield batch[self.share]
+
+
+def as_batches(train, batch_size: int, *, seed: int, device: torch.device, dist: Distributed = SINGLE_PROCESS,
+               shuffle: bool = True):
     """A batch source for the training loops: a Dataset goes through the DataLoader path, anything already
     iterable in batches (DeviceBatches) is used as it is."""
     if isinstance(train, (DeviceBatches, LoaderBatches)):
         return train
-    return LoaderBatches(train, batch_size, seed=seed, device=device, dist=dist)
+    return LoaderBatches(train, batch_size, seed=seed, device=device, dist=dist, shuffle=shuffle)
 
 
 class ResidentImages:
@@ -231,29 +234,16 @@ class ResidentImages:
     def __len__(self) -> int:
         return len(self.targets)
 
-    @torch.no_grad()
     def predict(self, model, indices: np.ndarray, *, batch_size: int, amp_dtype) -> np.ndarray:
         """Model outputs (float64) for ``indices`` of the split, in eval mode."""
-        from galzoo.training.runtime import autocast
-
-        was_training = model.training
-        model.eval()
-        outputs = []
         index = torch.as_tensor(indices, device=self.device)
-        for start in range(0, len(index), batch_size):
-            x = self.transform(self.stored.index_select(0, index[start:start + batch_size]))
-            if self.memory_format == torch.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(self.device, amp_dtype):
-                out = model(x)
-            outputs.append(out.float().cpu())
-        model.train(was_training)
-        if not outputs:
-            return np.zeros((0, 0))
-        return torch.cat(outputs).numpy().astype(np.float64)
+        batches = (self.transform(self.stored.index_select(0, rows)) for rows in tensor_batches(index, batch_size))
+        return predict_batches(model, batches, device=self.device, amp_dtype=amp_dtype,
+                               memory_format=self.memory_format)
 
 
-def resident_train_val(data, augment, *, batch_size: int, seed: int, rt) -> tuple[DeviceBatches, ResidentImages]:
+def resident_train_val(data, augment, *, batch_size: int, seed: int, rt,
+                       shuffle: bool = True) -> tuple[DeviceBatches, ResidentImages]:
     """The device path of a vote-fraction study: the ``train`` split of ``data`` (a ``LabelledStore``) as
     ``augment``-ed batches and its ``val`` split with ``augment.plain``, both on ``rt.device`` (a
     ``TrainingRuntime``)."""
@@ -262,7 +252,7 @@ def resident_train_val(data, augment, *, batch_size: int, seed: int, rt) -> tupl
     memory_format = rt.accel.memory_format
     train = DeviceBatches(data.images, train_rows, train_targets, augment, batch_size=batch_size, seed=seed,
                           device=rt.device, dist=rt.dist, resident_fraction=rt.resident_fraction,
-                          memory_format=memory_format)
+                          memory_format=memory_format, shuffle=shuffle)
     val = ResidentImages(data.images, val_rows, val_targets, augment.plain, device=rt.device,
                          memory_format=memory_format)
     return train, val

@@ -56,19 +56,24 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_data_path(setting: str, device: torch.device) -> str:
+def resolve_data_path(setting: str, device: torch.device, *, device_path: bool = True) -> str:
     """``device`` (batched augmentation of a split held on the training device) or ``loader`` (DataLoader +
-    per-sample albumentations / OpenCV on the CPU, the path the committed results were produced by).
+    per-sample albumentations / OpenCV on the CPU, the path the committed results were produced by). A study
+    without a device path (``device_path=False``) always takes the loader; asking it for ``device`` is an error.
 
     ``auto`` is ``device`` on CUDA, where the step is fast enough for per-sample CPU augmentation to be the
     bottleneck, and ``loader`` on the CPU: there the scale-study network's step takes about 98% of the time
     (34 ms per image against 0.4 ms of augmentation on one core), so the device path trains only 1-3% faster
     (benchmarks/RESULTS.md), not enough to give up reproducing the committed metrics bit for bit.
     """
+    if setting not in ("auto", "device", "loader"):
+        raise ConfigError(f"runtime.data_path: expected auto, device or loader, got {setting!r}")
+    if not device_path:
+        if setting == "device":
+            raise ConfigError("runtime.data_path: this study has no device data path; use auto or loader")
+        return "loader"
     if setting == "auto":
         return "device" if device.type == "cuda" else "loader"
-    if setting not in ("device", "loader"):
-        raise ConfigError(f"runtime.data_path: expected auto, device or loader, got {setting!r}")
     return setting
 
 
@@ -159,16 +164,17 @@ class TrainingRuntime:
 
 
 @contextlib.contextmanager
-def training_runtime(runtime, seed: int):
+def training_runtime(runtime, seed: int, *, device_path: bool = True):
     """Threads, seeds, device and (under torchrun) the process group for one training run; yields its
-    TrainingRuntime and leaves the process group at the end."""
+    TrainingRuntime and leaves the process group at the end. ``device_path=False``: the study has no
+    device data path (``resolve_data_path``)."""
     configure_threads(runtime.threads)
     seed_everything(seed)
     device = select_device(runtime.device)
     with distributed_session(device) as (dist, device):
         configure_cuda(device)
         yield TrainingRuntime(device=device, amp_dtype=autocast_dtype(runtime.precision, device),
-                              data_path=resolve_data_path(runtime.data_path, device),
+                              data_path=resolve_data_path(runtime.data_path, device, device_path=device_path),
                               accel=acceleration_for(runtime, device, dist),
                               resident_fraction=runtime.resident_fraction)
 
