@@ -1,4 +1,6 @@
-"""Matplotlib figures written as PNG (``dvc plots show`` needs a CDN for its HTML; PNGs need nothing)."""
+"""Figures of the vote-fraction regression: loss per epoch and scale, test MSE per scale beside the paper, and
+predicted against true vote fraction. Written as PNG (``dvc plots show`` needs a CDN for its HTML; PNGs need
+nothing)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,10 +13,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from galzoo import paper, tree  # noqa: E402
+from galzoo.plots.common import DPI, save_figure  # noqa: E402
 
 #: Answers shown in the predicted-vs-true figure: the main branches of the tree.
 SHOWCASE_ANSWERS = ("Class1.1", "Class1.2", "Class2.1", "Class4.1", "Class7.1", "Class6.1")
-DPI = 110
 
 
 def plot_loss_per_scale(logs: dict[str, pd.DataFrame], out: Path) -> None:
@@ -31,7 +33,7 @@ def plot_loss_per_scale(logs: dict[str, pd.DataFrame], out: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("MSE over 37 answers")
     axes[0][0].legend(fontsize=8)
-    _save(fig, out)
+    save_figure(fig, out, tight_layout=True, dpi=DPI)
 
 
 def plot_scale_comparison(metrics: dict[str, dict], out: Path) -> None:
@@ -51,7 +53,7 @@ def plot_scale_comparison(metrics: dict[str, dict], out: Path) -> None:
     ax.set_title("Scale study: test MSE per input scale")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
-    _save(fig, out)
+    save_figure(fig, out, tight_layout=True, dpi=DPI)
 
 
 def plot_predicted_vs_true(predictions: dict[str, tuple[np.ndarray, np.ndarray]], out: Path,
@@ -75,11 +77,5 @@ def plot_predicted_vs_true(predictions: dict[str, tuple[np.ndarray, np.ndarray]]
         ax.set_xlabel("true fraction")
     for row in axes:
         row[0].set_ylabel("predicted")
-    _save(fig, out)
+    save_figure(fig, out, tight_layout=True, dpi=DPI)
 
-
-def _save(fig, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out, dpi=DPI)
-    plt.close(fig)

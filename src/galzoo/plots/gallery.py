@@ -15,6 +15,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from galzoo.errors import DataError
+from galzoo.plots.common import save_figure
 from galzoo.predict import ID_COLUMN, SUPPORTED_SUFFIXES, read_image
 
 PANEL_INCHES = 1.6
@@ -81,7 +82,4 @@ def plot_prediction_gallery(predictions: pd.DataFrame, image_dir: Path, columns:
             axis.set_title(f"{galaxy_id}\n{value:.3f}", fontsize=7)
             axis.set_axis_off()
         row.suptitle(f"highest predicted {column}", fontsize=9)
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out_png)
-    return out_png
+    return save_figure(figure, out_png)

@@ -1,8 +1,7 @@
 """The crop stage: read each galaxy image, measure its normalized scale, cut the study's three views and
 store them as one uint8 array per scale (Kabani & El-Sakka 2016, section 4).
 
-The gallery plot lives in ``galzoo.preprocess.gallery`` and is not imported here, so the stage does not
-load matplotlib.
+The crop gallery is a figure (``galzoo.plots.crop_gallery``), so the crop stage does not load matplotlib.
 """
 from galzoo.preprocess.crops import SCALES, centre_crop, check_scale, crop_all_scales
 from galzoo.preprocess.images import read_rgb
