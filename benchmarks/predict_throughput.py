@@ -45,7 +45,7 @@ def metadata(kind: str) -> dict:
                 "output_layer": "linear", "scale": "normalized", "mean": [20.0, 18.0, 15.0], "std": [30.0, 28.0, 25.0],
                 "budget": "embedded", "seed": 0}
     if kind == "multiscale":
-        c = params.classifier
+        c = params.cnn_comparison
         return {"model": "kabani_maxout", "task": "gz2_5class", "num_outputs": 5,
                 "class_names": ["a", "b", "c", "d", "e"], "input_size": c.augment.input_size,
                 "output_layer": "linear", "scale": f"crop{c.crop.source_side}", "mean": None, "std": None,
@@ -53,7 +53,7 @@ def metadata(kind: str) -> dict:
                                   "store_size": c.crop.store_size, "augment": asdict(c.augment),
                                   "test_sides": list(c.test_sides), "whitening": "per_image"},
                 "budget": "embedded", "seed": 0}
-    e = params.efficientnet_study
+    e = params.efficientnet
     return {"model": "efficientnet_b0", "task": "votes37", "num_outputs": 37, "input_size": e.crop.input_size,
             "output_layer": e.output_layer, "head": {"hidden": e.head.hidden, "dropout": e.head.dropout},
             "scale": f"crop{e.crop.source_side}", "mean": [123.7, 116.3, 103.5], "std": [58.4, 57.1, 57.4],

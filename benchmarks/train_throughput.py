@@ -66,7 +66,7 @@ def synthetic_store(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.nd
 
 def build_model(name: str, size: int, recipe: str) -> nn.Module:
     if recipe == "keras":  # the EfficientNet study's dense-64 sigmoid head
-        head = load_params().efficientnet_study.head
+        head = load_params().efficientnet.head
         return create_model(name, num_outputs=37, input_size=size, output_layer="mlp_sigmoid",
                             head={"hidden": head.hidden, "dropout": head.dropout})
     return create_model(name, num_outputs=37, input_size=size)
@@ -78,7 +78,7 @@ def both_paths(images, targets, recipe: str, batch_size: int, device: torch.devi
     params = load_params()
     rows = np.arange(len(images))
     if recipe == "keras":
-        settings, mean, std = params.efficientnet_study.augment, IMAGENET_MEAN, IMAGENET_STD
+        settings, mean, std = params.efficientnet.augment, IMAGENET_MEAN, IMAGENET_STD
         cpu_augment, device_augment = keras_augmentation(settings, seed), AffineAugment.keras(settings, mean, std,
                                                                                                 device)
     else:
@@ -181,7 +181,7 @@ def main() -> None:
     configure_cuda(device)
     recipe = args.recipe or ("keras" if args.model == "efficientnet_b0" else "scale_study")
     params = load_params()
-    batch_size = args.batch_size or (params.efficientnet_study.recipe.batch_size if recipe == "keras"
+    batch_size = args.batch_size or (params.efficientnet.recipe.batch_size if recipe == "keras"
                                      else params.scale_study.recipe.batch_size)
     n_images = args.n_images or (PAPER_IMAGES if device.type == "cuda" else 2000)
     amp = autocast_dtype(args.precision, device)

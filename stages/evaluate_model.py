@@ -3,9 +3,9 @@ import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed 
 import argparse
 from pathlib import Path
 
-from galzoo import experiment
 from galzoo.config import load_params
 from galzoo.stage import run_stage
+from galzoo.studies import StageFiles, resolve, study_for
 
 
 def main() -> None:
@@ -18,10 +18,12 @@ def main() -> None:
     parser.add_argument("--predictions-out", type=Path, required=True)
     parser.add_argument("--confusion-out", type=Path, required=True, help="actual,predicted CSV for `dvc plots`")
     args = parser.parse_args()
-    metrics = experiment.evaluate(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.split,
-                                  model_path=args.model, metrics_path=args.metrics_out,
-                                  predictions_path=args.predictions_out, confusion_path=args.confusion_out)
-    print(experiment.summary(metrics))
+    params = resolve(load_params())
+    study = study_for(params)
+    metrics = study.evaluate(params, StageFiles(raw=args.raw, store=args.store, split=args.split, model=args.model,
+                                                metrics=args.metrics_out, predictions=args.predictions_out,
+                                                confusion=args.confusion_out))
+    print(study.summary(metrics))
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """DVC stage `evaluate_scale@<scale>`: deterministic and non-deterministic test scores of one scale's model."""
 import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
-import json
 from pathlib import Path
 
 from galzoo.config import load_params
-from galzoo.scale_study import evaluate_scale
 from galzoo.stage import run_stage
+from galzoo.studies import StageFiles, get_study
 
 
 def main() -> None:
@@ -19,10 +18,11 @@ def main() -> None:
     parser.add_argument("--metrics-out", type=Path, required=True)
     parser.add_argument("--predictions-out", type=Path, required=True)
     args = parser.parse_args()
-
-    metrics = evaluate_scale(load_params(), args.scale, crops_dir=args.crops, raw_dir=args.raw, split_path=args.split,
-                             model_path=args.model, metrics_path=args.metrics_out, predictions_path=args.predictions_out)
-    print(json.dumps({k: metrics[k] for k in ("deterministic", "nondeterministic")}, indent=1)[:600])
+    study = get_study("scale_study")
+    metrics = study.evaluate(load_params(), StageFiles(raw=args.raw, store=args.crops, split=args.split,
+                                                       model=args.model, metrics=args.metrics_out,
+                                                       predictions=args.predictions_out, scale=args.scale))
+    print(study.summary(metrics))
 
 
 if __name__ == "__main__":

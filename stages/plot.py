@@ -3,17 +3,9 @@ import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed 
 import argparse
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from galzoo import plotting
 from galzoo.config import load_params
-from galzoo.dataset import open_raw_dataset
-from galzoo.evaluation.logs import read_training_log
-from galzoo.paper import SCALE_STUDY
-from galzoo.preprocess.gallery import plot_scale_gallery
-from galzoo.report import read_scale_metrics
 from galzoo.stage import run_stage
+from galzoo.studies import StageFiles, get_study
 
 
 def main() -> None:
@@ -24,24 +16,10 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
-
-    scales = load_params().crop.scales
-    metrics = read_scale_metrics(args.metrics, scales)
-    plotting.plot_loss_per_scale({s: read_training_log(args.train_logs / s) for s in scales},
-                                 args.out / "loss_per_scale.png")
-    plotting.plot_scale_comparison(metrics, args.out / "scale_comparison.png")
-    predictions = {}
-    for scale in scales:
-        with np.load(args.predictions / f"{scale}.npz") as saved:
-            predictions[scale] = (saved["pred"], saved["true"])
-    plotting.plot_predicted_vs_true(predictions, args.out / "predicted_vs_true.png")
-    plot_scale_gallery(open_raw_dataset(args.raw).image_paths[:8], args.out / "crop_gallery.png")
-    pd.DataFrame({
-        "scale": scales,
-        "deterministic_mse": [metrics[s]["deterministic"]["mse"] for s in scales],
-        "nondeterministic_mse": [metrics[s]["nondeterministic"]["mse"] for s in scales],
-        "paper_deterministic_mse": [SCALE_STUDY.get(s, {}).get("deterministic_mse") for s in scales],
-    }).to_csv(args.out / "scale_study.csv", index=False)
+    files = StageFiles(raw=args.raw, live=args.train_logs, metrics=args.metrics, predictions=args.predictions,
+                       plots=args.out)
+    for path in get_study("scale_study").plot(load_params(), files):
+        print(path)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """DVC stage `plot_model`: the trained model's PNGs (confusion, ROC, filters, feature maps; or predicted vs
-true and the gallery of the top-scoring test galaxies per answer)."""
+true and the gallery of the top-scoring test galaxies per answer; or the colour-magnitude diagram)."""
 import _checkout  # noqa: F401,I001  (this checkout's src/ before any installed galzoo)
 import argparse
 from pathlib import Path
 
-from galzoo import experiment
 from galzoo.config import load_params
 from galzoo.stage import run_stage
+from galzoo.studies import StageFiles, resolve, study_for
 
 
 def main() -> None:
@@ -18,8 +18,10 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="folder for the PNGs")
     args = parser.parse_args()
-    for path in experiment.plot(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.split,
-                                model_path=args.model, predictions_path=args.predictions, out_dir=args.out):
+    params = resolve(load_params())
+    for path in study_for(params).plot(params, StageFiles(raw=args.raw, store=args.store, split=args.split,
+                                                          model=args.model, predictions=args.predictions,
+                                                          plots=args.out)):
         print(path)
 
 

@@ -4,9 +4,9 @@ import argparse
 import json
 from pathlib import Path
 
-from galzoo import experiment
 from galzoo.config import load_params
 from galzoo.stage import run_stage
+from galzoo.studies import StageFiles, resolve, study_for
 
 
 def main() -> None:
@@ -16,8 +16,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="split CSV to write")
     parser.add_argument("--counts-out", type=Path, required=True, help="counts per class and subset (JSON)")
     args = parser.parse_args()
-    counts = experiment.split(load_params(), raw_dir=args.raw, store_dir=args.store, split_path=args.out,
-                              counts_path=args.counts_out)
+    params = resolve(load_params())
+    counts = study_for(params).split(params, StageFiles(raw=args.raw, store=args.store, split=args.out,
+                                                        counts=args.counts_out))
     print(json.dumps(counts.get("classes", counts.get("subsets")), indent=1))
 
 

@@ -25,10 +25,11 @@ def main() -> None:
     if exit_code is not None:
         sys.exit(exit_code)
     from galzoo.config import load_params  # only in the processes that train: a launcher needs neither
-    from galzoo.scale_study import train_scale
+    from galzoo.studies import StageFiles, get_study
 
-    train_scale(load_params(), args.scale, crops_dir=args.crops, raw_dir=args.raw, split_path=args.split,
-                model_path=args.model_out, live_dir=args.live_dir)
+    get_study("scale_study").train(load_params(), StageFiles(raw=args.raw, store=args.crops, split=args.split,
+                                                             model=args.model_out, live=args.live_dir,
+                                                             scale=args.scale))
 
 
 if __name__ == "__main__":

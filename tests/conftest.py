@@ -69,3 +69,20 @@ def real_sample() -> Path:
 # No test may reach a model hub or phone home: fail fast instead of retrying for a minute.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+
+def run_study(params, raw: Path, root: Path):
+    """Every stage of the model-on-task branch, in order, as the DAG runs them (files under ``root``); returns
+    (split counts, test metrics, figure paths)."""
+    from galzoo.studies import StageFiles, resolve, study_for
+
+    params = resolve(params)
+    study = study_for(params)
+    files = StageFiles(raw=raw, store=root / "store", split=root / "split.csv", model=root / "model.pt",
+                       live=root / "live", metrics=root / "test.json", predictions=root / "pred.npz",
+                       confusion=root / "confusion.csv", counts=root / "counts.json", plots=root / "plots")
+    study.build_store(params, files)
+    counts = study.split(params, files)
+    study.train(params, files)
+    metrics = study.evaluate(params, files)
+    return counts, metrics, study.plot(params, files)

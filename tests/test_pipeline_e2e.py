@@ -19,10 +19,10 @@ TINY = {
     "split.test_fraction": 0.25,
     "split.val_fraction": 0.25,
     "scale_study.budgets": {"embedded": {"epochs": 1, "batch_size": 8, "lr": 0.01, "lr_drop_epochs": [1]}},
-    "classifier.split": {"test_fraction": 0.25, "val_fraction": 0.25},
-    "classifier.budgets": {"embedded": {"iterations": 2, "batch_size": 8, "lr": 0.01, "eval_every": 1,
+    "cnn_comparison.split": {"test_fraction": 0.25, "val_fraction": 0.25},
+    "cnn_comparison.budgets": {"embedded": {"iterations": 2, "batch_size": 8, "lr": 0.01, "eval_every": 1,
                                         "lr_drop_iterations": [1]}},
-    "efficientnet_study.budgets": {"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 1}},
+    "efficientnet.budgets": {"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 1}},
 }
 
 

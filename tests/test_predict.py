@@ -17,7 +17,6 @@ from galzoo.config import load_params
 from galzoo.errors import DataError
 from galzoo.evaluation.classification import predict_views
 from galzoo.evaluation.regression import predict as pipeline_predict
-from galzoo.gallery_plot import plot_prediction_gallery
 from galzoo.models import create_model
 from galzoo.models.checkpoint import save_checkpoint
 from galzoo.predict import (collect_inputs, d4_transforms, predict_images, predict_to_csv, read_image,
@@ -69,7 +68,7 @@ def scale_study_metadata(scale: str = "crop64", output_layer: str = "linear") ->
 
 def classifier_metadata() -> dict:
     """What train_classifier saves (with the scale study's network: small and fast)."""
-    c = PARAMS.classifier
+    c = PARAMS.cnn_comparison
     return {"model": "kabani_maxout", "task": "gz2_5class", "num_outputs": 5, "class_names": CLASS_NAMES,
             "input_size": c.augment.input_size, "output_layer": "linear", "scale": f"crop{c.crop.source_side}",
             "mean": None, "std": None,
@@ -184,7 +183,7 @@ def test_a_classifier_prediction_equals_the_evaluate_stage_multiscale_average(mo
     build_store(paths, [p.stem for p in paths], tmp_path, scales=(meta["scale"],),
                 output_size=settings["store_size"], workers=1, progress=False)
     stored = np.load(tmp_path / f"{meta['scale']}.npy")
-    crops = MultiScaleCrops(PARAMS.classifier.augment, source_side=settings["source_side"],
+    crops = MultiScaleCrops(PARAMS.cnn_comparison.augment, source_side=settings["source_side"],
                             store_size=settings["store_size"])
     views = multiscale_test_views(stored, np.arange(len(stored)), crops, settings["test_sides"])
     model, _ = load_eval(models_dir / "classifier.pt")
@@ -433,15 +432,6 @@ def test_the_cli_reports_a_bad_input_as_an_error_and_exit_status_1(models_dir, t
     assert main(["predict", "--model", str(models_dir / "crop64.pt"), str(notes), "-o", str(tmp_path / "p.csv")]) == 1
     assert f"galzoo: error: {notes}: unsupported file type" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
-
-
-def test_the_gallery_ranks_classifier_probabilities_and_shows_the_highest(jpeg_dir, tmp_path):
-    predictions = pd.DataFrame({"GalaxyID": ["100000", "100001", "100002"], "p_spiral": [0.2, 0.9, 0.5],
-                                "predicted_class": ["a", "b", "c"]})
-    out = plot_prediction_gallery(predictions, jpeg_dir, ["p_spiral"], tmp_path / "g.png", n=2)
-    assert out.is_file()
-    with pytest.raises(DataError, match=r"unknown column\(s\) \['predicted_class'\]; available: p_spiral"):
-        plot_prediction_gallery(predictions, jpeg_dir, ["predicted_class"], tmp_path / "g.png")
 
 
 # --- real Kaggle images -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ def _compare_real(args) -> None:
     """Statistics and crop gallery of the synthetic data beside a folder of real Kaggle images."""
     import pandas as pd
 
-    from galzoo.preprocess.gallery import plot_scale_gallery
+    from galzoo.plots.crop_gallery import plot_scale_gallery
     from galzoo.realism import folder_statistics, plot_synthetic_vs_real
 
     real = sorted(Path(args.real).glob(IMAGE_GLOB))
@@ -42,6 +42,10 @@ def _report(args) -> None:
     import json
 
     from galzoo.comparison import extract_run_plots, read_exp_show, render_comparison, runs_from_exp_show
+    from galzoo.studies import get_study, study_of_metrics
+
+    if args.study is not None:
+        get_study(args.study)  # an unknown name is an error listing the studies
 
     if args.exp_json:
         if not args.exp_json.is_file():
@@ -52,7 +56,8 @@ def _report(args) -> None:
             raise GalzooError(f"{args.exp_json}: not JSON ({exc}); expected the output of dvc exp show --json")
     else:
         exp_show = read_exp_show(args.repo)
-    runs = [r for r in runs_from_exp_show(exp_show) if args.task is None or r.metrics["task"] == args.task]
+    runs = [r for r in runs_from_exp_show(exp_show) if (args.task is None or r.metrics["task"] == args.task)
+            and (args.study is None or study_of_metrics(r.metrics).name == args.study)]
     text = render_comparison(runs)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -74,7 +79,7 @@ def _predict(args) -> None:
 
 def _gallery(args) -> None:
     """The galaxies with the highest predicted value of each chosen column, one row per column."""
-    from galzoo.gallery_plot import plot_prediction_gallery, read_predictions
+    from galzoo.plots.gallery import plot_prediction_gallery, read_predictions
 
     path = plot_prediction_gallery(read_predictions(args.predictions), args.images, args.answers, args.out,
                                    n=args.n, source=str(args.predictions))
@@ -94,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.set_defaults(run=_compare_real)
     report = commands.add_parser("report", help="the comparison tables (CNN comparison, vote-fraction RMSE, Perseus "
                                                    "membership) from the DVC experiments")
+    report.add_argument("--study", help="only runs of this study: cnn_comparison, efficientnet or perseus "
+                                        "(default: every study)")
     report.add_argument("--task", help="only runs of this task (default: every task)")
     report.add_argument("--exp-json", type=Path, help="read a saved `dvc exp show --json` instead of running it")
     report.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")

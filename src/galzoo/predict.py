@@ -1,19 +1,10 @@
 """``galzoo predict``: score image files (JPEG, PNG, FITS) with a trained galzoo model.
 
-The preprocessing is never re-specified by the user: it is read from the checkpoint's metadata and built
-from the very functions the crop stages and the evaluate stages use, so a prediction on an image equals the
-pipeline's prediction on the same image. Three kinds are known (``preprocessing_from_metadata``):
-
-- scale study (no ``meta["preprocessing"]``): the view ``meta["scale"]`` of the array store at
-  ``input_size`` px, standardised per channel with the training split's ``mean``/``std`` (0-255 units);
-- ``multiscale`` (the CNN comparison, Dai & Tong): the stored centre ``source_side`` crop at ``store_size``
-  px, then one whitened test view per side in ``test_sides``; the softmax outputs are averaged over them;
-- ``centre_crop`` (the EfficientNet-B0 study): the centre ``crop_side`` square resized to ``size`` px by
-  the crop stage's ``resize_square`` (the row of its ``crop<crop_side>`` array), standardised per channel
-  by ``mean``/``std`` in 0-255 units as ``ArrayDataset`` does in training; when both are None, floats in
-  [0, 1] instead;
-- ``resize`` (the Perseus study, Pruitt): the whole cutout resized to ``size`` px, optionally made grey, then
-  scaled to [0, 1] (``rescale``), as ``perseus_study.RotatedCopies`` with no rotation.
+The preprocessing is never re-specified by the user: the checkpoint carries it as a typed object
+(:mod:`galzoo.preprocess.prediction`, one kind per study, each owned by its study module), built from the
+very functions the crop and evaluate stages use, so a prediction on an image equals the pipeline's
+prediction on the same image: the scale study's ``store_view``, the CNN comparison's ``multiscale`` test
+views (softmax averaged over them), the EfficientNet study's ``centre_crop`` and Perseus' ``resize``.
 
 Images are decoded and preprocessed in batches (optionally in DataLoader worker processes) as they are
 scored, so memory does not grow with the number of images. Crop sides are in pixels of the image, as in
@@ -24,7 +15,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,14 +27,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from galzoo import tree
-from galzoo.config import ClassifierAugmentParams
 from galzoo.errors import ConfigError, DataError
 from galzoo.models.checkpoint import load_checkpoint
-from galzoo.preprocess.crops import centre_crop, check_scale, crop_all_scales, crop_side, resize_square
 from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE, read_rgb
+from galzoo.preprocess.prediction import ModelInput, model_input_from_metadata
 from galzoo.progress import progress_bar
-from galzoo.training.multiscale import MultiScaleCrops
-from galzoo.training.runtime import autocast, autocast_dtype, select_device
+from galzoo.studies import list_studies  # noqa: F401 (registers every study's model input kind)
+from galzoo.training.inference import d4_transforms, predict_batches  # noqa: F401 (d4_transforms: tests use it here)
+from galzoo.training.runtime import autocast_dtype, select_device
 
 RASTER_SUFFIXES = (".jpg", ".jpeg", ".png")
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
@@ -58,9 +49,6 @@ PREDICTED_CLASS_COLUMN = "predicted_class"
 FLOAT_FORMAT = "%.6f"
 """Six decimals, as Kaggle's sample submission: 80k rows x 37 columns stay a ~20 MB file, and the rounding
 (5e-7) is far inside the tree constraints' tolerance of 1e-3."""
-
-PreprocessFn = Callable[[np.ndarray], np.ndarray]
-"""uint8 ``H x W x 3`` image -> float32 ``V x 3 x S x S`` model inputs (V views, averaged afterwards)."""
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -182,142 +170,7 @@ def read_image(path: Path) -> np.ndarray:
     raise DataError(f"{path}: unsupported file type; expected one of {', '.join(SUPPORTED_SUFFIXES)}")
 
 
-# --------------------------------------------------------------------------------------- preprocessing
-
-
-def store_view(rgb: np.ndarray, scale: str, output_size: int) -> np.ndarray:
-    """One image's row of the crop stage's array for ``scale`` (``normalized`` or ``crop<N>``), uint8.
-
-    The same computation as ``crop_all_scales`` (which ``build_store`` calls); for a fixed ``crop<N>`` it
-    skips measuring the normalized side, which that view does not use and which costs 3x the decoding.
-    """
-    check_scale(scale)
-    if scale == "normalized":
-        views, _ = crop_all_scales(rgb, output_size, (scale,))
-        return views[scale]
-    return resize_square(centre_crop(rgb, crop_side(scale, 0)), output_size)
-
-
-def _channel_stats(meta: dict[str, Any], model_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    mean, std = meta.get("mean"), meta.get("std")
-    if mean is None and std is None:
-        return None
-    wrong = f"{model_path}: metadata mean/std must both be None or 1 or 3 numbers with std > 0"
-    try:
-        mean, std = np.asarray(mean, np.float64).reshape(-1), np.asarray(std, np.float64).reshape(-1)
-    except (TypeError, ValueError) as err:
-        raise DataError(f"{wrong}, got {meta.get('mean')}, {meta.get('std')}") from err
-    if mean.size not in (1, 3) or std.size not in (1, 3) or not np.isfinite(mean).all() or not (std > 0).all():
-        raise DataError(f"{wrong}, got {meta.get('mean')}, {meta.get('std')}")
-    return mean.astype(np.float32), std.astype(np.float32)
-
-
-def _standardise(image: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-    """``H x W x 3`` float -> ``3 x H x W`` float32, ``(x - mean) / std`` per channel when ``stats`` is set."""
-    image = image.astype(np.float32)
-    if stats is not None:
-        image = (image - stats[0]) / stats[1]
-    return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)
-
-
-def _scale_study(meta: dict[str, Any], model_path: Path) -> PreprocessFn:
-    """As ``evaluate_scale``'s test set (``ArrayDataset`` without augmentation): store view, per-channel
-    standardisation in 0-255 units."""
-    try:
-        scale, size = check_scale(meta["scale"]), int(meta["input_size"])
-    except ConfigError as err:
-        raise DataError(f"{model_path}: {err}") from err
-    stats = _channel_stats(meta, model_path)
-
-    def preprocess(rgb: np.ndarray) -> np.ndarray:
-        return _standardise(store_view(rgb, scale, size), stats)[None]
-
-    return preprocess
-
-
-def _multiscale(meta: dict[str, Any], settings: dict[str, Any], model_path: Path) -> PreprocessFn:
-    """As ``evaluate_classifier``: the stored crop, then ``MultiScaleCrops.test_view`` per test side."""
-    try:
-        augment = ClassifierAugmentParams(**settings["augment"])
-        source_side, store_size = int(settings["source_side"]), int(settings["store_size"])
-        sides = [int(side) for side in settings["test_sides"]]
-    except (KeyError, TypeError) as err:
-        raise DataError(f"{model_path}: incomplete 'multiscale' preprocessing metadata ({err})") from err
-    if settings.get("whitening", "per_image") != "per_image":
-        raise DataError(f"{model_path}: 'multiscale' preprocessing with whitening {settings['whitening']!r}; "
-                        f"galzoo predict knows 'per_image' (MultiScaleCrops.test_view)")
-    crops = MultiScaleCrops(augment, source_side=source_side, store_size=store_size)
-    scale = f"crop{source_side}"
-
-    def preprocess(rgb: np.ndarray) -> np.ndarray:
-        stored = store_view(rgb, scale, store_size)
-        return np.stack([crops.test_view(stored, side).transpose(2, 0, 1) for side in sides]).astype(np.float32)
-
-    return preprocess
-
-
-def _centre_crop(meta: dict[str, Any], settings: dict[str, Any], model_path: Path) -> PreprocessFn:
-    """Centre ``crop_side`` square of the full image, ``resize_square`` to ``size``; then ``(x - mean) / std``
-    on the 0-255 values, as the study's ``ArrayDataset`` (every galzoo checkpoint keeps mean/std in 0-255
-    units), or ``x / 255`` when the checkpoint has no statistics."""
-    try:
-        side, size = int(settings["crop_side"]), int(settings["size"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{model_path}: 'centre_crop' preprocessing needs integer crop_side and size ({err})") from err
-    stats = _channel_stats(meta, model_path)
-
-    def preprocess(rgb: np.ndarray) -> np.ndarray:
-        crop = store_view(rgb, f"crop{side}", size)
-        return _standardise(crop if stats is not None else crop.astype(np.float32) / 255.0, stats)[None]
-
-    return preprocess
-
-
-def _resize(settings: dict[str, Any], model_path: Path) -> PreprocessFn:
-    """As the Perseus store + ``RotatedCopies`` at angle 0: the whole image resized, grey if trained so, / 255."""
-    from galzoo.perseus_study import resize_cutout, to_greyscale
-
-    try:
-        size, greyscale, rescale = int(settings["size"]), bool(settings["greyscale"]), float(settings["rescale"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise DataError(f"{model_path}: 'resize' preprocessing needs size, greyscale and rescale ({err})") from err
-
-    def preprocess(rgb: np.ndarray) -> np.ndarray:
-        image = resize_cutout(rgb, size)
-        image = to_greyscale(image) if greyscale else image
-        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)[None] * np.float32(rescale)
-
-    return preprocess
-
-
-PREPROCESSING_KINDS = ("multiscale", "centre_crop", "resize")
-"""Values of ``meta["preprocessing"]["kind"]``; a checkpoint without the key is a scale-study model."""
-
-
-def preprocessing_from_metadata(meta: dict[str, Any], model_path: Path) -> PreprocessFn:
-    """The image -> model-input function a checkpoint was trained with (kinds in the module docstring)."""
-    settings = meta.get("preprocessing")
-    if settings is None:
-        return _scale_study(meta, model_path)
-    kind = settings.get("kind") if isinstance(settings, dict) else settings
-    if kind == "multiscale":
-        return _multiscale(meta, settings, model_path)
-    if kind == "centre_crop":
-        return _centre_crop(meta, settings, model_path)
-    if kind == "resize":
-        return _resize(settings, model_path)
-    raise DataError(f"{model_path}: unknown preprocessing kind {kind!r} in the model's metadata; "
-                    f"galzoo predict knows {', '.join(PREPROCESSING_KINDS)} (and scale-study models without one)")
-
-
 # ------------------------------------------------------------------------------------------- inference
-
-
-def d4_transforms(x: torch.Tensor) -> list[torch.Tensor]:
-    """The 8 images of the dihedral group D4 (4 rotations by 90 degrees, each with and without a left-right
-    flip) of a batch ``... x H x W``; the first is ``x`` itself."""
-    flipped = torch.flip(x, dims=(-1,))
-    return [torch.rot90(base, k, dims=(-2, -1)) for base in (x, flipped) for k in range(4)]
 
 
 @dataclass
@@ -331,7 +184,7 @@ class _ImageFiles(Dataset):
     """Model inputs of each file, decoded when read; a bad file yields its error message instead of raising,
     so that DataLoader workers hand it back intact to be reported with its file name."""
 
-    def __init__(self, paths: list[Path], preprocess: PreprocessFn):
+    def __init__(self, paths: list[Path], preprocess: ModelInput):
         self.paths, self.preprocess = paths, preprocess
 
     def __len__(self) -> int:
@@ -362,23 +215,18 @@ class Predictions:
     meta: dict[str, Any]
 
 
-@torch.inference_mode()
 def score_views(model: nn.Module, views: torch.Tensor, *, classifier: bool, tta: bool, device: torch.device,
-           amp_dtype: torch.dtype | None) -> np.ndarray:
+                amp_dtype: torch.dtype | None) -> np.ndarray:
     """``B x V x 3 x S x S`` inputs -> ``B x outputs``: softmax (classifiers) or raw outputs, averaged over
     the V views and, with ``tta``, over the 8 D4 transforms of every view. Probabilities are averaged, not
-    logits, as ``evaluate_classifier`` averages its views. ``model`` must be in eval mode."""
-    batch, n_views = views.shape[:2]
-    flat = views.reshape(batch * n_views, *views.shape[2:]).to(device)
-    total = None
-    transforms = d4_transforms(flat) if tta else [flat]
-    for x in transforms:
-        with autocast(device, amp_dtype):
-            out = model(x)
-        out = torch.softmax(out.float(), dim=1) if classifier else out.float()
-        total = out if total is None else total + out
-    mean = (total / len(transforms)).reshape(batch, n_views, -1).mean(dim=1)
-    return mean.cpu().numpy().astype(np.float64)
+    logits, as ``evaluate_classifier`` averages its views."""
+    return _mean_over_views(predict_batches(model, [views], device=device, amp_dtype=amp_dtype, softmax=classifier,
+                                            tta=tta))
+
+
+def _mean_over_views(outputs: np.ndarray) -> np.ndarray:
+    """``B x V x outputs`` -> ``B x outputs``, averaged in float32 as the model computed them."""
+    return torch.from_numpy(outputs.astype(np.float32)).mean(dim=1).numpy().astype(np.float64)
 
 
 def predict_images(model_path: Path, images: Sequence[str | Path], *, tta: bool = False, batch_size: int = 64,
@@ -398,36 +246,39 @@ def predict_images(model_path: Path, images: Sequence[str | Path], *, tta: bool 
         raise ConfigError("--device cuda: no CUDA device is available here; use --device auto or cpu")
     torch_device = select_device(device)
     model, meta = load_checkpoint(model_path, torch_device)
-    preprocess = preprocessing_from_metadata(meta, model_path)
+    preprocess = model_input_from_metadata(meta, model_path)
     class_names = meta.get("class_names")
     if class_names is None and meta["num_outputs"] != tree.N_ANSWERS:
         raise DataError(f"{model_path}: a model with {meta['num_outputs']} outputs and no class_names: expected "
                         f"the {tree.N_ANSWERS} vote fractions or a classifier")
     amp_dtype = autocast_dtype("auto", torch_device)
-    model.eval()
     loader = DataLoader(_ImageFiles(paths, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers,
                         collate_fn=_as_list)
-    outputs: list[np.ndarray] = []
     off_size: list[Path] = []
-    batches = iter(loader)  # workers start before tqdm's monitor thread (forking a threaded process can hang)
-    with progress_bar(total=len(paths), unit="img", desc="predict", enabled=progress) as bar:
+
+    def stacked_views(batches, bar):
+        """The views of each batch of files as one tensor; a batch is counted (progress bar, images of another
+        size) once the model has scored it."""
         done = 0
         for items in batches:
             errors = [item.error for item in items if item.error is not None]
             if errors:
                 raise DataError("could not read or crop:\n  " + "\n  ".join(errors))
-            views = torch.from_numpy(np.stack([item.views for item in items]))
-            outputs.append(score_views(model, views, classifier=class_names is not None, tta=tta, device=torch_device,
-                                  amp_dtype=amp_dtype))
-            off_size += [paths[done + i] for i, item in enumerate(items)
-                         if item.shape != (KAGGLE_IMAGE_SIZE, KAGGLE_IMAGE_SIZE)]
+            yield torch.from_numpy(np.stack([item.views for item in items]))
+            off_size.extend(paths[done + i] for i, item in enumerate(items)
+                            if item.shape != (KAGGLE_IMAGE_SIZE, KAGGLE_IMAGE_SIZE))
             done += len(items)
             bar.update(len(items))
-    if off_size and (meta.get("preprocessing") or {}).get("kind") != "resize":  # "resize" takes any cutout size
+
+    batches = iter(loader)  # workers start before tqdm's monitor thread (forking a threaded process can hang)
+    with progress_bar(total=len(paths), unit="img", desc="predict", enabled=progress) as bar:
+        outputs = predict_batches(model, stacked_views(batches, bar), device=torch_device, amp_dtype=amp_dtype,
+                                  softmax=class_names is not None, tta=tta)
+    if off_size and not preprocess.any_image_size:
         print(f"galzoo predict: note: {len(off_size)} of {len(paths)} images are not {KAGGLE_IMAGE_SIZE}x"
               f"{KAGGLE_IMAGE_SIZE} (e.g. {off_size[0]}); crop sides are in pixels, as in training on Galaxy Zoo "
               f"cutouts, so their galaxies appear at another scale than the model saw", file=sys.stderr)
-    return Predictions([image_id(path) for path in paths], np.concatenate(outputs), class_names, meta)
+    return Predictions([image_id(path) for path in paths], _mean_over_views(outputs), class_names, meta)
 
 
 def predictions_frame(predictions: Predictions) -> pd.DataFrame:

@@ -5,7 +5,7 @@ A task selects the galaxies it can use and turns their 37 cumulative vote fracti
 (2018, Table 1) and gives each one of five class indices. ``classes`` reads a class name per galaxy from
 ``classes.csv`` (a user's folder with a class column): its class names come from the data.
 ``perseus_member`` (Pruitt 2024) reads the Perseus catalogue of ``data.source: perseus`` and is selected by
-:mod:`galzoo.perseus_study`. Each task names the ``study`` whose recipe trains models on it.
+:mod:`galzoo.studies.perseus`. Each task names the ``study`` whose recipe trains models on it.
 """
 from __future__ import annotations
 

@@ -54,3 +54,11 @@ def fetch_source(params: DataParams, out_dir: Path, *, perseus_r_max: float | No
                                         pcc_r_max=perseus_r_max, progress=progress)
         return write_perseus_raw(catalogues, out_dir, progress=progress)
     raise ConfigError(f"data.source: unknown source {params.source!r}; known sources: {', '.join(SOURCES)}")
+
+
+def expected_image_size(source: str) -> int | None:
+    """The side every image of ``source`` must have (the published sets are 424 px), or None: a user's
+    folder may hold images of any size."""
+    from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE
+
+    return None if source == "folder" else KAGGLE_IMAGE_SIZE

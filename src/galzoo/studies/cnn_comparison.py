@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
-from galzoo.config import Params
+from galzoo.config import ClassifierAugmentParams, Params
 from galzoo.errors import DataError
-from galzoo.evaluation.classification import bootstrap_intervals, classification_scores, predict_views
+from galzoo.evaluation.classification import HEADLINE, bootstrap_intervals, classification_scores, predict_views
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
+from galzoo.paper import CNN_COMPARISON, CNN_COMPARISON_SOURCE
+from galzoo.preprocess.prediction import ModelInput, register_model_input, store_view
 from galzoo.preprocess.store import load_index
 from galzoo.splits import make_stratified_split, write_split
+from galzoo.studies.base import EVALUATE_FILES, PLOT_FILES, Run, StageFiles, Study, build_centre_crop_store
+from galzoo.studies.registry import register_study
+from galzoo.studies.tables import group_runs, paper_cell, std
 from galzoo.tasks import class_counts, task_targets
 from galzoo.training.batch_augment import MultiScaleAugment
 from galzoo.training.data import LabelledStore
@@ -38,7 +44,7 @@ from galzoo.training.runtime import (
 
 def store_scale(params: Params) -> str:
     """Name of the stored array the classifier stages read: the centre ``source_side`` crop."""
-    return f"crop{params.classifier.crop.source_side}"
+    return f"crop{params.cnn_comparison.crop.source_side}"
 
 
 def split_classes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, counts_path: Path) -> dict:
@@ -50,8 +56,8 @@ def split_classes(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
     if missing:
         raise DataError(f"{store_dir}: {len(missing)} selected galaxies are not in the store, e.g. {missing[:5]}: "
                         f"re-run the crop_classifier stage")
-    split = make_stratified_split(ids.astype(str), classes, test_fraction=params.classifier.split.test_fraction,
-                                  val_fraction=params.classifier.split.val_fraction, seed=params.seed)
+    split = make_stratified_split(ids.astype(str), classes, test_fraction=params.cnn_comparison.split.test_fraction,
+                                  val_fraction=params.cnn_comparison.split.val_fraction, seed=params.seed)
     write_split(split, split_path)
     table = pd.crosstab(pd.Categorical.from_codes(classes, task.class_names), split["subset"].to_numpy())
     counts = {"task": task.name, "seed": params.seed, "n_selected": int(len(ids)),
@@ -63,7 +69,7 @@ def split_classes(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
 
 
 def _crops(params: Params) -> MultiScaleCrops:
-    c = params.classifier
+    c = params.cnn_comparison
     return MultiScaleCrops(c.augment, source_side=c.crop.source_side, store_size=c.crop.store_size)
 
 
@@ -76,14 +82,14 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
     with training_runtime(params.runtime, params.seed) as rt:
         device, amp, dist = rt.device, rt.amp_dtype, rt.dist
         data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), params.task)
-        crops, sides = _crops(params), params.classifier.test_sides
+        crops, sides = _crops(params), params.cnn_comparison.test_sides
         _, train_rows, train_labels = data.subsets["train"]
         _, val_rows, val_labels = data.subsets["val"]
-        recipe = params.classifier_recipe
+        recipe = params.cnn_comparison.recipe_for(params.budget)
         if rt.data_path == "loader":
             train_set = AugmentedCrops(data.images, train_rows, train_labels, crops)
         else:
-            c = params.classifier
+            c = params.cnn_comparison
             augment = MultiScaleAugment(c.augment, source_side=c.crop.source_side, store_size=c.crop.store_size,
                                         device=device)
             train_set = DeviceBatches(data.images, train_rows, train_labels, augment, batch_size=recipe.batch_size,
@@ -91,7 +97,7 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
                                       resident_fraction=rt.resident_fraction, memory_format=rt.accel.memory_format)
         val_views = multiscale_test_views(data.images, val_rows, crops, sides)
         val_labels = torch.as_tensor(val_labels)
-        input_size = params.classifier.augment.input_size
+        input_size = params.cnn_comparison.augment.input_size
         model = create_model(params.model, num_outputs=data.task.num_outputs, input_size=input_size)
         rt.seed_per_process(params.seed)
         shard = dist.shard(len(val_labels))
@@ -118,10 +124,8 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
                 "model": params.model, "task": params.task, "num_outputs": data.task.num_outputs,
                 "class_names": list(data.task.class_names), "input_size": input_size, "output_layer": "linear",
                 "scale": store_scale(params), "mean": None, "std": None,
-                "preprocessing": {"kind": "multiscale", "source_side": params.classifier.crop.source_side,
-                                  "store_size": params.classifier.crop.store_size,
-                                  "augment": asdict(params.classifier.augment), "test_sides": list(sides),
-                                  "whitening": "per_image"},
+                "preprocessing": MultiScaleViews(params.cnn_comparison.augment, params.cnn_comparison.crop.source_side,
+                                                 params.cnn_comparison.crop.store_size, tuple(sides)).metadata(),
                 "budget": params.budget, "seed": params.seed,
             })
 
@@ -170,7 +174,8 @@ def plot_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pat
                     predictions_path: Path, out_dir: Path) -> list[Path]:
     """Confusion matrix, ROC curves, first-layer filters and feature maps of the trained classifier."""
     from galzoo.evaluation.classification import confusion_matrix
-    from galzoo.visualize import plot_confusion, plot_feature_maps, plot_filters, plot_roc
+    from galzoo.plots.classification import plot_confusion, plot_roc
+    from galzoo.plots.network import plot_feature_maps, plot_filters
 
     model, meta = load_checkpoint(model_path, "cpu")
     with np.load(predictions_path) as saved:
@@ -185,12 +190,136 @@ def plot_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pat
     ]
     data = LabelledStore(store_dir, raw_dir, split_path, meta["scale"], meta["task"])
     ids, rows, test_labels = data.subsets["test"]
-    per_class = params.classifier.visualize.galaxies_per_class
+    per_class = params.cnn_comparison.visualize.galaxies_per_class
     chosen = np.concatenate([np.flatnonzero(test_labels == c)[:per_class] for c in range(len(names))])
     sides = meta["preprocessing"]["test_sides"]
     side = sides[len(sides) // 2]
     views = multiscale_test_views(data.images, rows[chosen], _crops(params), [side])[:, 0]
     captions = [f"{names[test_labels[i]]}\n{ids[i]}" for i in chosen]
     paths.append(plot_feature_maps(model, views, captions, out_dir / "feature_maps.png",
-                                   maps_per_layer=params.classifier.visualize.feature_maps))
+                                   maps_per_layer=params.cnn_comparison.visualize.feature_maps))
     return paths
+
+
+@register_model_input
+@dataclass(frozen=True)
+class MultiScaleViews(ModelInput):
+    """Dai & Tong's test input: the stored centre ``source_side`` crop at ``store_size`` px, then one whitened
+    view per side in ``test_sides`` (``MultiScaleCrops.test_view``); the outputs are averaged over them."""
+
+    kind: ClassVar[str] = "multiscale"
+    augment: ClassifierAugmentParams
+    source_side: int
+    store_size: int
+    test_sides: tuple[int, ...]
+
+    @classmethod
+    def from_metadata(cls, meta: dict, settings: dict) -> MultiScaleViews:
+        if settings.get("whitening", "per_image") != "per_image":
+            raise DataError(f"whitening {settings['whitening']!r}; galzoo predict knows 'per_image'")
+        return cls(ClassifierAugmentParams(**settings["augment"]), int(settings["source_side"]),
+                   int(settings["store_size"]), tuple(int(side) for side in settings["test_sides"]))
+
+    def metadata(self) -> dict:
+        return {"kind": self.kind, "source_side": self.source_side, "store_size": self.store_size,
+                "augment": asdict(self.augment), "test_sides": list(self.test_sides), "whitening": "per_image"}
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        crops = MultiScaleCrops(self.augment, source_side=self.source_side, store_size=self.store_size)
+        stored = store_view(rgb, f"crop{self.source_side}", self.store_size)
+        return np.stack([crops.test_view(stored, side).transpose(2, 0, 1) for side in self.test_sides]
+                        ).astype(np.float32)
+
+
+PAPER_KEYS = {"accuracy": "max_accuracy", "macro_precision": "precision", "macro_recall": "recall",
+              "macro_f1": "f1", "auc": "auc"}
+"""Our headline score -> the key of the paper's Table 7 value in :data:`galzoo.paper.CNN_COMPARISON`."""
+
+
+def summarise(runs: list[Run]) -> list[dict]:
+    """Per (task, budget, model): the seeds, mean, std and maximum of each headline score, and the bootstrap
+    interval of the best run (maximum accuracy, as the paper's maxima)."""
+    rows = []
+    for (task, budget, model, _), members in group_runs(runs, lambda run: ""):
+        best = max(members, key=lambda r: r.metrics["accuracy"])
+        row = {"task": task, "budget": budget, "model": model, "seeds": [r.metrics["seed"] for r in members],
+               "n_test": best.metrics["n_test"], "best_rev": best.name}
+        for key in HEADLINE:
+            values = np.array([r.metrics[key] for r in members], np.float64)
+            row[key] = {"mean": float(values.mean()), "std": std(values), "max": float(values.max()),
+                        "best_ci": (best.metrics["ci95"][key]["low"], best.metrics["ci95"][key]["high"]),
+                        "best": float(best.metrics[key])}
+        rows.append(row)
+    return rows
+
+
+class CnnComparison(Study):
+    """Dai & Tong: any registered model on a classification task (their five clean classes, or a folder's
+    classes) with their multi-scale preprocessing and recipe, scored with the multi-scale test average."""
+
+    name = "cnn_comparison"
+    title = "CNN comparison on five clean classes (Dai & Tong 2018)"
+    default_task = "gz2_5class"
+    run_plots = ("plots/model/confusion_matrix.png", "plots/model/roc.png")
+
+    def build_store(self, params: Params, files: StageFiles) -> None:
+        """The centre ``source_side`` crop at ``store_size`` px (Dai & Tong's 240 px at 120)."""
+        crop = params.cnn_comparison.crop
+        build_centre_crop_store(params, files, source_side=crop.source_side, size=crop.store_size)
+
+    def split(self, params: Params, files: StageFiles) -> dict:
+        return split_classes(params, **files.kwargs("raw", "store", "split", "counts"))
+
+    def train(self, params: Params, files: StageFiles) -> None:
+        train_classifier(params, **files.kwargs("raw", "store", "split", "model", "live"))
+
+    def evaluate(self, params: Params, files: StageFiles) -> dict:
+        return evaluate_classifier(params, **files.kwargs(*EVALUATE_FILES))
+
+    def plot(self, params: Params, files: StageFiles) -> list[Path]:
+        return plot_classifier(params, **files.kwargs(*PLOT_FILES))
+
+    def summary(self, metrics: dict) -> str:
+        low, high = metrics["ci95"]["accuracy"]["low"], metrics["ci95"]["accuracy"]["high"]
+        return (f"{metrics['model']} on {metrics['task']}: accuracy {metrics['accuracy']:.4f} [{low:.4f}, "
+                f"{high:.4f}], macro F1 {metrics['macro_f1']:.4f}, AUC {metrics['auc']:.4f} on "
+                f"{metrics['n_test']} test galaxies")
+
+    def report(self, runs: list[Run]) -> list[str]:
+        """Our scores (mean ± std over seeds, maximum, 95% bootstrap CI of the best run) beside the paper's,
+        one table per task and budget."""
+        rows = summarise(runs)
+        lines = ["# The CNN comparison", ""] if rows else []
+        for task, budget in sorted({(r["task"], r["budget"]) for r in rows}):
+            group = [r for r in rows if (r["task"], r["budget"]) == (task, budget)]
+            lines += [f"## Task {task}, budget {budget}", "",
+                      f"{len(group)} models, {sum(len(r['seeds']) for r in group)} runs, {group[0]['n_test']} test "
+                      "galaxies. Ours: multi-scale test-time average; mean ± std over seeds, the maximum, and the "
+                      "95% percentile-bootstrap interval (test galaxies resampled) of the run with the maximum "
+                      f"accuracy. Paper: {CNN_COMPARISON_SOURCE}; its Table 7 maxima are also over single test "
+                      "scales.", "",
+                      "| model | seeds | accuracy % mean ± std | accuracy % max [95% CI] | paper mean (T6) | "
+                      "paper max (T7) |", "|---|---|---|---|---|---|"]
+            for r in group:
+                paper = CNN_COMPARISON.get(r["model"], {})
+                a = r["accuracy"]
+                lines.append(f"| {r['model']} | {', '.join(map(str, r['seeds']))} | {100 * a['mean']:.2f} ± "
+                             f"{100 * a['std']:.2f} | {100 * a['max']:.2f} [{100 * a['best_ci'][0]:.1f}, "
+                             f"{100 * a['best_ci'][1]:.1f}] | {paper_cell(paper, 'mean_accuracy', 2)} | "
+                             f"{paper_cell(paper, 'max_accuracy', 2)} |")
+            lines += ["", "Macro-averaged precision, recall, F1 and one-vs-rest AUC: ours as mean ± std / max "
+                      "[95% CI of the best run], paper Table 7 in brackets.", "",
+                      "| model | precision | recall | F1 | AUC |", "|---|---|---|---|---|"]
+            for r in group:
+                paper = CNN_COMPARISON.get(r["model"], {})
+                cells = []
+                for key in HEADLINE[1:]:
+                    s = r[key]
+                    cells.append(f"{s['mean']:.3f} ± {s['std']:.3f} / {s['max']:.3f} [{s['best_ci'][0]:.3f}, "
+                                 f"{s['best_ci'][1]:.3f}] ({paper_cell(paper, PAPER_KEYS[key], 4)})")
+                lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+            lines.append("")
+        return lines
+
+
+register_study(CnnComparison())

@@ -12,7 +12,9 @@ import json
 import math
 import sys
 from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -25,9 +27,19 @@ from galzoo.labels import read_labels
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.models.pretrained import load_pretrained
-from galzoo.paper import EFFICIENTNET
+from galzoo.paper import EFFICIENTNET, EFFICIENTNET_SOURCE
+from galzoo.preprocess.prediction import (
+    ModelInput,
+    register_model_input,
+    standardise,
+    stats_from_metadata,
+    store_view,
+)
 from galzoo.preprocess.store import load_index
 from galzoo.splits import make_split, write_split
+from galzoo.studies.base import EVALUATE_FILES, Run, StageFiles, Study, build_centre_crop_store
+from galzoo.studies.registry import register_study
+from galzoo.studies.tables import group_runs, paper_cell, seeds_cell, std
 from galzoo.training.augment import keras_augmentation
 from galzoo.training.batch_augment import AffineAugment
 from galzoo.training.data import LabelledStore
@@ -50,12 +62,12 @@ IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 
 def store_scale(params: Params) -> str:
     """Name of the stored array: the centre ``source_side`` crop (stored at the network's input size)."""
-    return f"crop{params.efficientnet_study.crop.source_side}"
+    return f"crop{params.efficientnet.crop.source_side}"
 
 
 def split_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path) -> dict:
     """A random split of every labelled galaxy for ``params.seed``: test held out, then 85/15 train/val."""
-    study = params.efficientnet_study
+    study = params.efficientnet
     ids = read_labels(raw_dir / "labels.csv").index.astype(str)
     stored = set(load_index(store_dir)["id"].astype(str))
     missing = [i for i in ids if i not in stored]
@@ -69,7 +81,7 @@ def split_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: P
 
 
 def _model_for(params: Params):
-    study = params.efficientnet_study
+    study = params.efficientnet
     head = {"hidden": study.head.hidden, "dropout": study.head.dropout} if study.output_layer == "mlp_sigmoid" else None
     model = create_model(params.model, num_outputs=37, input_size=study.crop.input_size,
                          output_layer=study.output_layer, head=head)
@@ -82,7 +94,7 @@ def train_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: P
     Under torchrun every process trains its share of each batch and rank 0 alone writes the outputs."""
     from dvclive import Live
 
-    study = params.efficientnet_study
+    study = params.efficientnet
     recipe = study.recipe_for(params.budget)
     with training_runtime(params.runtime, params.seed) as rt:
         data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), TASK)
@@ -114,8 +126,7 @@ def train_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: P
                 "model": params.model, "task": TASK, "num_outputs": 37, "input_size": study.crop.input_size,
                 "output_layer": study.output_layer, "head": head, "scale": store_scale(params),
                 "mean": mean.tolist(), "std": std.tolist(),
-                "preprocessing": {"kind": "centre_crop", "crop_side": study.crop.source_side,
-                                  "size": study.crop.input_size},
+                "preprocessing": CentreCrop(study.crop.source_side, study.crop.input_size).metadata(),
                 "pretrained": study.pretrained, "phases": phases, "budget": params.budget, "seed": params.seed,
             })
     return phases
@@ -125,12 +136,13 @@ def _votes_splits(data: LabelledStore, params: Params, batch_size: int, mean: np
                   rt: TrainingRuntime):
     """Training batches and the validation split for ``rt.data_path``: Keras-style augmentation per sample
     with albumentations through a DataLoader, or drawn in batches on the device-resident split."""
-    study = params.efficientnet_study
+    study = params.efficientnet
     if rt.data_path == "loader":
         augmentation = keras_augmentation(study.augment, seed=params.seed + rt.dist.rank)
         return data.dataset("train", mean, std, augmentation), data.dataset("val", mean, std)
     augment = AffineAugment.keras(study.augment, mean, std, rt.device)
-    return resident_train_val(data, augment, batch_size=batch_size, seed=params.seed, rt=rt)
+    return resident_train_val(data, augment, batch_size=batch_size, seed=params.seed, rt=rt,
+                              shuffle=study.recipe_for(params.budget).shuffle)
 
 
 def _head_parameters(model) -> list:
@@ -142,7 +154,7 @@ def _head_parameters(model) -> list:
     dense = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not dense:
         raise DataError(f"{type(model).__name__}: no dense layer to train with the backbone frozen; "
-                        f"set efficientnet_study.recipe.head_epochs to 0")
+                        f"set efficientnet.recipe.head_epochs to 0")
     return list(dense[-1].parameters())
 
 
@@ -193,9 +205,9 @@ GALLERY_ANSWERS = ("Class1.1", "Class1.2", "Class2.1", "Class4.1", "Class7.1", "
 def plot_votes(*, raw_dir: Path, predictions_path: Path, out_dir: Path, per_row: int = 8) -> list[Path]:
     """Predicted against true fractions for a few answers, and the test galaxies with the highest
     predicted value of each (the replication's figures 23-31, here on the held-out test part)."""
-    from galzoo.gallery_plot import plot_prediction_gallery
     from galzoo.labels import ID_COLUMN
-    from galzoo.plotting import plot_predicted_vs_true
+    from galzoo.plots.curves import plot_predicted_vs_true
+    from galzoo.plots.gallery import plot_prediction_gallery
 
     with np.load(predictions_path) as saved:
         ids, pred, true = saved["ids"], saved["pred"], saved["true"]
@@ -206,3 +218,93 @@ def plot_votes(*, raw_dir: Path, predictions_path: Path, out_dir: Path, per_row:
     gallery = plot_prediction_gallery(frame, raw_dir / "images", list(GALLERY_ANSWERS), out_dir / "gallery.png",
                                       n=per_row, source=str(predictions_path))
     return [scatter, gallery]
+
+
+@register_model_input
+@dataclass(frozen=True)
+class CentreCrop(ModelInput):
+    """The EfficientNet study's input: the centre ``crop_side`` square resized to ``size`` px (the row of the
+    crop stage's ``crop<crop_side>`` array), then ``(x - mean) / std`` in 0-255 units as in training, or
+    ``x / 255`` when the checkpoint has no statistics."""
+
+    kind: ClassVar[str] = "centre_crop"
+    crop_side: int
+    size: int
+    stats: tuple[np.ndarray, np.ndarray] | None = None
+
+    @classmethod
+    def from_metadata(cls, meta: dict, settings: dict) -> CentreCrop:
+        return cls(int(settings["crop_side"]), int(settings["size"]), stats_from_metadata(meta))
+
+    def metadata(self) -> dict:
+        return {"kind": self.kind, "crop_side": self.crop_side, "size": self.size}
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        crop = store_view(rgb, f"crop{self.crop_side}", self.size)
+        return standardise(crop if self.stats is not None else crop.astype(np.float32) / 255.0, self.stats)[None]
+
+
+class EfficientNetStudy(Study):
+    """Kalvankar et al.: ``model`` on the 37 vote fractions from the centre 212 px at 224, head then full."""
+
+    name = "efficientnet"
+    title = "EfficientNet-B0 on the 37 vote fractions (Kalvankar et al. 2020)"
+    default_task = TASK
+    home_models = ("efficientnet_b0",)
+    run_plots = ("plots/model/predicted_vs_true.png", "plots/model/gallery.png")
+
+    def build_store(self, params: Params, files: StageFiles) -> None:
+        """The centre ``source_side`` crop at the network's ``input_size``."""
+        crop = params.efficientnet.crop
+        build_centre_crop_store(params, files, source_side=crop.source_side, size=crop.input_size)
+
+    def split(self, params: Params, files: StageFiles) -> dict:
+        counts = {"task": params.task, "seed": params.seed,
+                  "subsets": split_votes(params, raw_dir=files.raw, store_dir=files.store, split_path=files.split)}
+        files.counts.parent.mkdir(parents=True, exist_ok=True)
+        files.counts.write_text(json.dumps(counts, indent=2) + "\n")
+        return counts
+
+    def train(self, params: Params, files: StageFiles) -> None:
+        train_votes(params, **files.kwargs("raw", "store", "split", "model", "live"))
+
+    def evaluate(self, params: Params, files: StageFiles) -> dict:
+        return evaluate_votes(params, **files.kwargs(*EVALUATE_FILES))
+
+    def plot(self, params: Params, files: StageFiles) -> list[Path]:
+        return plot_votes(raw_dir=files.raw, predictions_path=files.predictions, out_dir=files.plots)
+
+    def summary(self, metrics: dict) -> str:
+        paper = metrics["paper"]
+        beside = f" (paper: val {paper['val_rmse']}, Kaggle test {paper['test_rmse']})" if paper else ""
+        return (f"{metrics['model']} on {metrics['task']}: test RMSE {metrics['rmse']:.5f}, val RMSE "
+                f"{metrics['val_rmse']:.5f} on {metrics['n_test']} / {metrics['n_val']} galaxies{beside}")
+
+    def variant(self, run: Run) -> str:
+        """The output layer (``mlp_sigmoid``, ``tree``), as the experiment's params say."""
+        return str((run.params.get(self.name) or {}).get("output_layer", ""))
+
+    def report(self, runs: list[Run]) -> list[str]:
+        """RMSE over the 37 answers, mean ± std over seeds and the best run, beside the paper's validation and
+        Kaggle-test RMSE."""
+        if not runs:
+            return []
+        lines = ["# The 37 vote fractions (EfficientNet-B0 study)", "",
+                 f"RMSE over all 37 answers (the Kaggle metric). Paper: {EFFICIENTNET_SOURCE}; its test score is on "
+                 "Kaggle's private test set, ours on the held-out test part.", "",
+                 "| model | output | budget | pretrained | seeds | val RMSE mean ± std | test RMSE mean ± std | "
+                 "test RMSE best | paper val | paper test |", "|---|---|---|---|---|---|---|---|---|---|"]
+        for (_, budget, model, output), members in group_runs(runs, self.variant):
+            val = np.array([r.metrics["val_rmse"] for r in members])
+            test = np.array([r.metrics["rmse"] for r in members])
+            paper = EFFICIENTNET.get(model, {})
+            pretrained = ", ".join(sorted({str(r.metrics.get("pretrained", "none")) for r in members}))
+            lines.append(f"| {model} | {output or '—'} | {budget} | {pretrained} | {seeds_cell(members)} | "
+                         f"{val.mean():.4f} ± {std(val):.4f} | {test.mean():.4f} ± {std(test):.4f} | "
+                         f"{test.min():.4f} | {paper_cell(paper, 'val_rmse', 4)} | "
+                         f"{paper_cell(paper, 'test_rmse', 4)} |")
+        lines.append("")
+        return lines
+
+
+register_study(EfficientNetStudy())

@@ -16,12 +16,12 @@ The independent set is every spectroscopic object with a cutout that is not a tr
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import sys
-from dataclasses import asdict
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, ClassVar
 
 import cv2
 import numpy as np
@@ -35,12 +35,20 @@ from galzoo.errors import DataError
 from galzoo.evaluation.classification import bootstrap_intervals, classification_scores
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
+from galzoo.paper import PERSEUS, PERSEUS_SOURCE
 from galzoo.preprocess.images import read_rgb
+from galzoo.preprocess.prediction import ModelInput, register_model_input
 from galzoo.progress import progress_bar
 from galzoo.sources.perseus import angular_distance_arcmin, read_perseus_raw
-from galzoo.tasks import PERSEUS_CLASS_NAMES, get_task
-from galzoo.training.loop import sgd_step, shuffled_loader
-from galzoo.training.runtime import autocast, autocast_dtype, configure_threads, seed_everything, select_device
+from galzoo.studies.base import EVALUATE_FILES, PLOT_FILES, Run, StageFiles, Study
+from galzoo.studies.registry import register_study
+from galzoo.studies.tables import group_runs, seeds_cell, std
+from galzoo.tasks import PERSEUS_CLASS_NAMES
+from galzoo.training.device_data import as_batches
+from galzoo.training.inference import DatasetBatches, predict_batches
+from galzoo.training.loop import EarlyStopping, Epochs, LrSchedule, train
+from galzoo.training.runtime import (TrainingRuntime, autocast_dtype, configure_threads, main_process_only,
+                                     seed_everything, select_device, training_runtime)
 
 TASK = "perseus_member"
 STORE_FILE = "perseus.npy"
@@ -203,6 +211,9 @@ def select_objects(catalogue: pd.DataFrame, red: pd.Series, selection: PerseusSe
     if selection.spec_additions:
         spec = catalogue[(catalogue["origin"] == "spec") & catalogue["label"].notna()]
         steps.append(_step("spectroscopic search", spec, "member if 0.01 < z < 0.033"))
+        if selection.drop_stars:
+            spec = _without_stars(spec)
+            steps.append(_step("spectroscopic stars dropped", spec, "SDSS spectral class STAR"))
         spec, step = _with_cutout(spec, red, "spectroscopic cutout available")
         steps.append(step)
         spec = spec[spec["id"].map(red) <= selection.red_filter.max_fraction]
@@ -222,6 +233,12 @@ def _with_cutout(table: pd.DataFrame, red: pd.Series, name: str) -> tuple[pd.Dat
     kept = table[stored]
     note = f"{len(missing)} without a cutout: {', '.join(missing[:5])}" if missing else ""
     return kept, _step(name, kept, note)
+
+
+def _without_stars(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` without the objects whose SDSS spectrum is a star's (``perseus.selection.drop_stars``): the
+    paper keeps them as background galaxies, though they are foreground stars (z ~ 0), not galaxies."""
+    return table[table["spec_class"].fillna("").astype(str).str.upper() != "STAR"]
 
 
 def _balanced_sample(table: pd.DataFrame, seed: int) -> pd.DataFrame:
@@ -270,6 +287,8 @@ def _independent(catalogue: pd.DataFrame, selected: pd.DataFrame, red: pd.Series
     pool = catalogue[catalogue["origin"].isin(["spec", "independent"]) & catalogue["label"].notna()
                      & catalogue["id"].isin(red.index)]
     pool = pool[pool["id"].map(red) <= selection.red_filter.max_fraction]
+    if selection.drop_stars:
+        pool = _without_stars(pool)
     pool = pool.drop_duplicates("objid", keep="first")  # an object in both searches
     if pool.empty:
         return pool.assign(merged_id="")
@@ -316,7 +335,8 @@ def read_perseus_split(path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: expected columns id,subset,label with subsets {list(SPLIT_SUBSETS)} and labels "
                         f"0/1 (a Perseus split): re-run split_task")
     if split["id"].duplicated().any():
-        raise DataError(f"{path}: an object is listed in two subsets: {split['id'][split['id'].duplicated()].tolist()[:5]}")
+        twice = split["id"][split["id"].duplicated()].tolist()[:5]
+        raise DataError(f"{path}: an object is listed in two subsets: {twice}")
     return split
 
 
@@ -393,96 +413,86 @@ def _lr_factor(recipe, step: int) -> float:
     return recipe.lr_decay_rate ** (step / recipe.lr_decay_steps)
 
 
-@torch.no_grad()
 def predict_copies(model: nn.Module, dataset: RotatedCopies, *, batch_size: int, device: torch.device,
                    amp_dtype: torch.dtype | None) -> np.ndarray:
     """Softmax probabilities of every copy, ``objects x angles x classes``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    chunks = []
-    for start in range(0, len(dataset), batch_size):
-        x = torch.stack([dataset[i][0] for i in range(start, min(start + batch_size, len(dataset)))])
-        with autocast(device, amp_dtype):
-            logits = model(x.to(device))
-        chunks.append(torch.softmax(logits.float(), dim=1).cpu())
-    model.train(was_training)
-    if not chunks:
+    probs = predict_batches(model, DatasetBatches(dataset, batch_size), device=device, amp_dtype=amp_dtype,
+                            softmax=True)
+    if not len(probs):
         return np.zeros((0, len(dataset.angles), len(PERSEUS_CLASS_NAMES)))
-    return torch.cat(chunks).numpy().astype(np.float64).reshape(len(dataset.rows), len(dataset.angles), -1)
+    return probs.reshape(len(dataset.rows), len(dataset.angles), -1)
 
 
 def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
                   live_dir: Path, progress: bool = True) -> None:
     """Train ``params.model`` on the rotated copies of the training objects (SGD, Keras-style exponential lr
     decay per step); validation accuracy and loss on the validation objects' copies after every epoch; with
-    ``restore_best`` the epoch of the lowest validation loss is the one saved."""
+    ``restore_best`` the epoch of the lowest validation loss is the one saved.
+
+    Under torchrun every process trains its share of each batch and rank 0 alone writes the outputs. The
+    copies are always rotated per sample on the CPU: the study has no device data path.
+    """
     from dvclive import Live
 
-    configure_threads(params.runtime.threads)
-    seed_everything(params.seed)
-    device = select_device(params.runtime.device)
-    amp = autocast_dtype(params.runtime.precision, device)
     s, recipe = params.perseus, params.perseus.recipe_for(params.budget)
-    data = PerseusData(raw_dir, store_dir, split_path)
-    if data.images.shape[1] != recipe.input_size:
-        raise DataError(f"{store_dir}: cutouts stored at {data.images.shape[1]} px but the recipe's input_size is "
-                        f"{recipe.input_size}: re-run crop_task")
-    options = {"border": s.border, "greyscale": s.greyscale}
-    train_set = data.dataset("train", s.rotations_deg, **options)
-    val_set = data.dataset("val", s.rotations_deg, **options)
-    model = create_model(params.model, num_outputs=len(PERSEUS_CLASS_NAMES), input_size=recipe.input_size).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
-                                weight_decay=recipe.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda done: _lr_factor(recipe, done))
-    loader = shuffled_loader(train_set, recipe.batch_size, seed=params.seed, device=device)
-    loss_fn = nn.CrossEntropyLoss()
-    print(f"{params.model} on {TASK}, {device}: {len(data.subset('train'))} train / {len(data.subset('val'))} val "
-          f"objects x {len(s.rotations_deg)} rotations, {recipe.input_size} px {'grey' if s.greyscale else 'RGB'}, "
-          f"{recipe.epochs} epochs of {len(loader)} batches of {recipe.batch_size}, budget {params.budget}",
-          file=sys.stderr)
-    label = f"[{params.model}]"
-    best_loss, best_epoch, best_state = math.inf, 0, None
-    with Live(str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None) as live:
-        for epoch in range(1, recipe.epochs + 1):
-            model.train()
-            running, seen = 0.0, 0
-            lr = optimizer.param_groups[0]["lr"]
-            bar = progress_bar(loader, enabled=progress, desc=f"{label} epoch {epoch}/{recipe.epochs}", leave=False)
-            for x, y in bar:
-                loss = sgd_step(model, optimizer, loss_fn, x, y, device=device, amp_dtype=amp,
-                                where=f"{label}: in epoch {epoch} (lr {lr:g})", fix="lower perseus.recipe.lr")
-                schedule.step()
-                running, seen = running + loss * len(x), seen + len(x)
-                bar.set_postfix(loss=f"{running / seen:.4f}", refresh=False)  # a log gets a line per redraw
-            probs = predict_copies(model, val_set, batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp)
-            flat, truth = probs.reshape(-1, probs.shape[-1]), np.repeat(val_set.labels.numpy(), len(s.rotations_deg))
-            val_accuracy = float((flat.argmax(1) == truth).mean())
-            val_loss = float(-np.log(np.clip(flat[np.arange(len(truth)), truth], 1e-12, None)).mean())
-            print(f"{label} epoch {epoch}/{recipe.epochs}: train loss {running / seen:.4f}  val loss {val_loss:.4f}  "
-                  f"val accuracy {val_accuracy:.4f}  lr {lr:.4g}", file=sys.stderr)
-            for key, value in {"train/loss": running / seen, "val/loss": val_loss, "val/accuracy": val_accuracy,
-                               "lr": lr}.items():
-                live.log_metric(key, value)
-            live.next_step()
-            if val_loss < best_loss:
-                best_loss, best_epoch = val_loss, epoch
-                best_state = copy.deepcopy(model.state_dict()) if recipe.restore_best else None
-            if recipe.early_stop_patience and epoch - best_epoch >= recipe.early_stop_patience:
-                print(f"{label}: no better validation loss for {recipe.early_stop_patience} epochs, stopping",
-                      file=sys.stderr)
-                break
-    if recipe.restore_best and best_state is not None:
-        model.load_state_dict(best_state)
-        print(f"{label}: keeping epoch {best_epoch}, the best validation loss ({best_loss:.4f})", file=sys.stderr)
-    save_checkpoint(model_path, model, {
-        "model": params.model, "task": TASK, "num_outputs": len(PERSEUS_CLASS_NAMES),
-        "class_names": list(PERSEUS_CLASS_NAMES), "input_size": recipe.input_size, "output_layer": "linear",
-        "scale": None, "mean": None, "std": None,
-        "preprocessing": {"kind": "resize", "size": recipe.input_size, "greyscale": s.greyscale, "rescale": 1 / 255},
-        "budget": params.budget, "seed": params.seed, "greyscale": s.greyscale,
-        "rotations_deg": list(s.rotations_deg), "border": s.border,
-        "epoch": best_epoch if recipe.restore_best else epoch, "val_loss": best_loss,
-    })
+    with training_runtime(params.runtime, params.seed, device_path=False) as rt:
+        data = PerseusData(raw_dir, store_dir, split_path)
+        if data.images.shape[1] != recipe.input_size:
+            raise DataError(f"{store_dir}: cutouts stored at {data.images.shape[1]} px but the recipe's input_size "
+                            f"is {recipe.input_size}: re-run crop_task")
+        options = {"border": s.border, "greyscale": s.greyscale}
+        train_set = data.dataset("train", s.rotations_deg, **options)
+        validate = _copies_validation(data, s.rotations_deg, options, batch_size=params.evaluate.batch_size, rt=rt)
+        model = create_model(params.model, num_outputs=len(PERSEUS_CLASS_NAMES), input_size=recipe.input_size)
+        model.to(rt.device)
+        rt.seed_per_process(params.seed)
+        optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
+                                    weight_decay=recipe.weight_decay)
+        batches = as_batches(train_set, recipe.batch_size, seed=params.seed, device=rt.device, dist=rt.dist)
+        schedule = LrSchedule.per_step(optimizer, lambda done: _lr_factor(recipe, done))
+        stopping = EarlyStopping("loss", recipe.early_stop_patience, restore_best=recipe.restore_best)
+        if rt.dist.is_main:
+            print(f"{params.model} on {TASK}, {rt.describe()}: {len(data.subset('train'))} train / "
+                  f"{len(data.subset('val'))} val objects x {len(s.rotations_deg)} rotations, {recipe.input_size} px "
+                  f"{'grey' if s.greyscale else 'RGB'}, {recipe.epochs} epochs of {len(batches)} batches of "
+                  f"{recipe.batch_size}, budget {params.budget}", file=sys.stderr)
+        with main_process_only(rt.dist, lambda: Live(str(live_dir), dvcyaml=False, save_dvc_exp=False,
+                                                     report=None)) as live:
+            log = train(model, batches, optimizer, nn.CrossEntropyLoss(), length=Epochs(recipe.epochs),
+                        validate=validate, fix="lower perseus.recipe.lr", schedule=schedule, stopping=stopping,
+                        device=rt.device, amp_dtype=rt.amp_dtype, accel=rt.accel, live=live, progress=progress,
+                        label=f"[{params.model}]")
+        if rt.dist.is_main:
+            save_checkpoint(model_path, model, {
+                "model": params.model, "task": TASK, "num_outputs": len(PERSEUS_CLASS_NAMES),
+                "class_names": list(PERSEUS_CLASS_NAMES), "input_size": recipe.input_size, "output_layer": "linear",
+                "scale": None, "mean": None, "std": None,
+                "preprocessing": ResizeCutout(recipe.input_size, s.greyscale, 1 / 255).metadata(),
+                "budget": params.budget, "seed": params.seed, "greyscale": s.greyscale,
+                "rotations_deg": list(s.rotations_deg), "border": s.border,
+                "epoch": stopping.best_at if recipe.restore_best else len(log), "val_loss": stopping.best,
+            })
+
+
+def _copies_validation(data: PerseusData, angles: list[float], options: dict, *, batch_size: int,
+                       rt: TrainingRuntime) -> Callable[[nn.Module], dict[str, float]]:
+    """The loop's ``validate``: Keras' val_loss (cross-entropy) and val_accuracy over every rotated copy of
+    the validation objects. With several processes each predicts a share of the objects and the shares are
+    gathered, so that every process takes the same decisions from the same figures."""
+    part = data.subset("val")
+    labels = part["label"].astype(int).to_numpy()
+    shard = rt.dist.shard(len(part))
+    copies = RotatedCopies(data.images, part["row"].to_numpy()[shard], labels[shard], angles, **options)
+    truth = np.repeat(labels, len(angles))
+
+    def validate(model: nn.Module) -> dict[str, float]:
+        probs = predict_copies(model, copies, batch_size=batch_size, device=rt.device, amp_dtype=rt.amp_dtype)
+        (probs,) = rt.dist.gather_rows(shard, probs, n=len(part))
+        flat = probs.reshape(-1, probs.shape[-1])
+        return {"loss": float(-np.log(np.clip(flat[np.arange(len(truth)), truth], 1e-12, None)).mean()),
+                "accuracy": float((flat.argmax(1) == truth).mean())}
+
+    return validate
 
 
 def _scores(labels: np.ndarray, probs: np.ndarray) -> dict:
@@ -571,7 +581,7 @@ def plot_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path: 
     """Confusion matrix and ROC of the test split (every copy an image), and the colour-magnitude diagram of
     the objects coloured by label and by whether the prediction on the unrotated cutout is right."""
     from galzoo.evaluation.classification import confusion_matrix
-    from galzoo.visualize import plot_colour_magnitude, plot_confusion, plot_roc
+    from galzoo.plots.classification import plot_colour_magnitude, plot_confusion, plot_roc
 
     _, meta = load_checkpoint(model_path, "cpu")
     with np.load(predictions_path) as saved:
@@ -592,13 +602,103 @@ def plot_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path: 
     ]
 
 
-def summary(metrics: dict) -> str:
-    from galzoo.paper import PERSEUS as paper
+@register_model_input
+@dataclass(frozen=True)
+class ResizeCutout(ModelInput):
+    """Pruitt's input: the whole cutout resized to ``size`` px, grey if trained so, times ``rescale`` (the
+    Perseus store + ``RotatedCopies`` at angle 0). Any cutout size fits."""
 
-    independent = metrics["independent"]
-    beside = (f"independent accuracy {independent['accuracy']:.3f} on {independent['n']} objects"
-              if independent["n"] else "no independent objects")
-    return (f"{metrics['model']} on {TASK} ({'grey' if metrics['greyscale'] else 'colour'}): test accuracy "
-            f"{metrics['accuracy']:.3f} over {metrics['test_images']['n']} images (paper {paper['test_accuracy']}), "
-            f"member F1 {metrics['member_f1']:.3f}, macro F1 {metrics['macro_f1']:.3f}; {beside} (paper "
-            f"{paper['independent_accuracy']})")
+    kind: ClassVar[str] = "resize"
+    any_image_size: ClassVar[bool] = True
+    size: int
+    greyscale: bool
+    rescale: float
+
+    @classmethod
+    def from_metadata(cls, meta: dict, settings: dict) -> ResizeCutout:
+        return cls(int(settings["size"]), bool(settings["greyscale"]), float(settings["rescale"]))
+
+    def metadata(self) -> dict:
+        return {"kind": self.kind, "size": self.size, "greyscale": self.greyscale, "rescale": self.rescale}
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        image = resize_cutout(rgb, self.size)
+        image = to_greyscale(image) if self.greyscale else image
+        return np.ascontiguousarray(image.transpose(2, 0, 1), dtype=np.float32)[None] * np.float32(self.rescale)
+
+
+class PerseusStudy(Study):
+    """Pruitt: ``model`` on Perseus cluster membership, from the study's own data source."""
+
+    name = "perseus"
+    title = "Perseus cluster membership (Pruitt 2024)"
+    default_task = TASK
+    data_sources = ("perseus",)
+    run_plots = ("plots/model/confusion_matrix.png", "plots/model/roc.png", "plots/model/colour_magnitude.png")
+
+    def build_store(self, params: Params, files: StageFiles) -> None:
+        build_perseus_store(params, raw_dir=files.raw, out_dir=files.store)
+
+    def split(self, params: Params, files: StageFiles) -> dict:
+        return split_perseus(params, **files.kwargs("raw", "store", "split", "counts"))
+
+    def train(self, params: Params, files: StageFiles) -> None:
+        train_perseus(params, **files.kwargs("raw", "store", "split", "model", "live"))
+
+    def evaluate(self, params: Params, files: StageFiles) -> dict:
+        return evaluate_perseus(params, **files.kwargs(*EVALUATE_FILES))
+
+    def plot(self, params: Params, files: StageFiles) -> list[Path]:
+        return plot_perseus(params, **files.kwargs(*PLOT_FILES))
+
+    def summary(self, metrics: dict) -> str:
+        independent = metrics["independent"]
+        beside = (f"independent accuracy {independent['accuracy']:.3f} on {independent['n']} objects"
+                  if independent["n"] else "no independent objects")
+        return (f"{metrics['model']} on {TASK} ({'grey' if metrics['greyscale'] else 'colour'}): test accuracy "
+                f"{metrics['accuracy']:.3f} over {metrics['test_images']['n']} images (paper "
+                f"{PERSEUS['test_accuracy']}), member F1 {metrics['member_f1']:.3f}, macro F1 "
+                f"{metrics['macro_f1']:.3f}; {beside} (paper {PERSEUS['independent_accuracy']})")
+
+    def variant(self, run: Run) -> str:
+        """``colour`` or ``greyscale`` (the paper's ablation), with ``, no spectroscopic additions`` when the
+        experiment switched them off (its independent set is then not empty)."""
+        colour = "greyscale" if run.metrics.get("greyscale") else "colour"
+        selection = (run.params.get(self.name) or {}).get("selection") or {}
+        return f"{colour}, no spectroscopic additions" if selection.get("spec_additions") is False else colour
+
+    def report(self, runs: list[Run]) -> list[str]:
+        """Pruitt's headline scores, ours (mean ± std over seeds) beside the paper's, colour and greyscale as
+        separate rows."""
+        if not runs:
+            return []
+        lines = ["# Perseus cluster membership (Pruitt 2024)", "",
+                 "Test split: every rotated copy of a test object counts as an image, as the paper's table 2. "
+                 "Independent set: spectroscopic objects with a cutout that are not training objects, unrotated. "
+                 f"Paper: {PERSEUS_SOURCE}.", "",
+                 "| model | input | budget | seeds | test images | test accuracy | test macro F1 | test member F1 | "
+                 "independent objects | independent accuracy | independent member F1 | independent macro F1 |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+
+        def cell(members: list[Run], part: str, key: str) -> str:
+            values = np.array([r.metrics[part].get(key, np.nan) for r in members], np.float64)
+            if not np.isfinite(values).any():
+                return "—"
+            return f"{np.nanmean(values):.3f} ± {std(values[np.isfinite(values)]):.3f}"
+
+        for (_, budget, model, variant), members in group_runs(runs, self.variant):
+            m = members[0].metrics
+            lines.append(
+                f"| {model} | {m['input_size']} px {variant} | {budget} | {seeds_cell(members)} | "
+                f"{m['test_images']['n']} | {cell(members, 'test_images', 'accuracy')} | "
+                f"{cell(members, 'test_images', 'macro_f1')} | {cell(members, 'test_images', 'member_f1')} | "
+                f"{m['independent']['n']} | {cell(members, 'independent', 'accuracy')} | "
+                f"{cell(members, 'independent', 'member_f1')} | {cell(members, 'independent', 'macro_f1')} |")
+        p = PERSEUS
+        lines += [f"| paper (ResNet-50) | 200 px colour | 200 epochs | — | 1,840 | {p['test_accuracy']:.2f} | "
+                  f"{p['test_macro_f1']:.2f} | {p['test_member_f1']:.2f} | 335 | {p['independent_accuracy']:.2f} | "
+                  f"{p['independent_member_f1']:.2f} | {p['independent_macro_f1']:.2f} |", ""]
+        return lines
+
+
+register_study(PerseusStudy())

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import TensorDataset
 
 from galzoo.config import DEFAULT_PARAMS, ConfigError, KerasAugmentParams, load_params
-from galzoo.efficientnet_study import (IMAGENET_MEAN, IMAGENET_STD, evaluate_votes, split_votes, store_scale,
+from galzoo.studies.efficientnet import (IMAGENET_MEAN, IMAGENET_STD, evaluate_votes, split_votes, store_scale,
                                        train_votes)
 from galzoo.errors import GalzooError
 from galzoo.models import create_model
@@ -134,7 +134,7 @@ class Net(nn.Module):
 
 
 def recipe(**changes):
-    base = dataclasses.replace(PARAMS.efficientnet_study.recipe, batch_size=8, lr=0.05)
+    base = dataclasses.replace(PARAMS.efficientnet.recipe, batch_size=8, lr=0.05)
     return dataclasses.replace(base, **changes)
 
 
@@ -211,7 +211,7 @@ def test_the_brightness_range_is_checked(tmp_path):
     text = (DEFAULT_PARAMS.read_text()
             .replace("brightness: [0.9, 1.2]", "brightness: [1.2, 0.9]"))
     (tmp_path / "params.yaml").write_text(text)
-    with pytest.raises(ConfigError, match=r"efficientnet_study.augment.brightness: expected \[low, high\]"):
+    with pytest.raises(ConfigError, match=r"efficientnet.augment.brightness: expected \[low, high\]"):
         load_params(tmp_path / "params.yaml")
 
 
@@ -221,10 +221,10 @@ def test_the_brightness_range_is_checked(tmp_path):
 def tiny_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("votes")
     raw = generate_dataset(root / "raw", 40, seed=3, workers=1, progress=False)
-    study = dataclasses.replace(PARAMS.efficientnet_study,
-                                crop=dataclasses.replace(PARAMS.efficientnet_study.crop, input_size=32),
+    study = dataclasses.replace(PARAMS.efficientnet,
+                                crop=dataclasses.replace(PARAMS.efficientnet.crop, input_size=32),
                                 budgets={"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 1}})
-    params = dataclasses.replace(PARAMS, model="efficientnet_b0", efficientnet_study=study)
+    params = dataclasses.replace(PARAMS, model="efficientnet_b0", efficientnet=study)
     from galzoo.dataset import open_raw_dataset
 
     dataset = open_raw_dataset(raw)
@@ -268,7 +268,7 @@ def test_both_phases_train_and_the_scores_sit_beside_the_papers(tiny_study, tmp_
 # --- one branch of the DAG for every task ------------------------------------------------------------------
 
 def test_task_auto_is_the_task_of_the_models_own_study():
-    from galzoo.experiment import resolve
+    from galzoo.studies import resolve
 
     auto = dataclasses.replace(PARAMS, task="auto")
     assert resolve(dataclasses.replace(auto, model="efficientnet_b0")).task == "votes37"
@@ -278,7 +278,8 @@ def test_task_auto_is_the_task_of_the_models_own_study():
 
 
 def test_the_report_puts_vote_fraction_rmse_beside_the_papers():
-    from galzoo.comparison import Run, render_comparison
+    from galzoo.comparison import render_comparison
+    from galzoo.studies import Run
 
     def run(seed, rmse):
         return Run(rev=str(seed) * 40, name=f"e{seed}", metrics={
@@ -292,11 +293,12 @@ def test_the_report_puts_vote_fraction_rmse_beside_the_papers():
 
 
 def test_the_tree_output_layer_is_its_own_row_of_the_rmse_table():
-    from galzoo.comparison import Run, render_comparison
+    from galzoo.comparison import render_comparison
+    from galzoo.studies import Run
 
     def run(output_layer, rmse):
         return Run(rev=output_layer[0] * 40, name=output_layer,
-                   params={"efficientnet_study": {"output_layer": output_layer}},
+                   params={"efficientnet": {"output_layer": output_layer}},
                    metrics={"model": "efficientnet_b0", "task": "votes37", "seed": 2016, "budget": "embedded",
                             "pretrained": "none", "rmse": rmse, "val_rmse": rmse, "n_test": 200, "n_val": 270})
 

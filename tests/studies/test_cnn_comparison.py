@@ -11,7 +11,8 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from galzoo.comparison import TEST_METRICS, render_comparison, runs_from_exp_show, summarise
+from galzoo.comparison import TEST_METRICS, render_comparison, runs_from_exp_show
+from galzoo.studies.cnn_comparison import summarise
 from galzoo.config import load_params
 from galzoo.errors import DataError, GalzooError
 from galzoo.evaluation.classification import bootstrap_intervals, classification_scores, predict_views
@@ -21,7 +22,7 @@ from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, colour_j
 from tests.conftest import REPO_ROOT, stored_galaxy
 
 PARAMS = load_params(REPO_ROOT / "params.yaml")
-AUGMENT = PARAMS.classifier.augment
+AUGMENT = PARAMS.cnn_comparison.augment
 
 
 def crops(**changes) -> MultiScaleCrops:
@@ -168,7 +169,7 @@ def test_fit_iterations_learns_a_separable_problem_and_logs_validation():
     x = torch.randn(256, 2)
     y = (x[:, 0] > 0).long()
     model = nn.Linear(2, 2)
-    recipe = dataclasses.replace(PARAMS.classifier.recipe, batch_size=32, lr=0.5, iterations=40,
+    recipe = dataclasses.replace(PARAMS.cnn_comparison.recipe, batch_size=32, lr=0.5, iterations=40,
                                  lr_drop_iterations=[30], eval_every=10)
     logged = []
 
@@ -184,20 +185,20 @@ def test_fit_iterations_learns_a_separable_problem_and_logs_validation():
 
 
 def test_the_lr_warms_up_linearly_then_drops_after_each_boundary():
-    recipe = dataclasses.replace(PARAMS.classifier.recipe, warmup_iterations=4, lr_drop_iterations=[6, 8],
+    recipe = dataclasses.replace(PARAMS.cnn_comparison.recipe, warmup_iterations=4, lr_drop_iterations=[6, 8],
                                  lr_drop_factor=0.1)
     factors = [iteration_lr_factor(recipe, step) for step in range(1, 11)]
     assert factors == pytest.approx([0.25, 0.5, 0.75, 1, 1, 1, 0.1, 0.1, 0.01, 0.01])
 
 
 def test_the_paper_recipe_has_no_warm_up_and_no_clipping():
-    recipe = PARAMS.classifier.recipe
+    recipe = PARAMS.cnn_comparison.recipe
     assert (recipe.warmup_iterations, recipe.clip_grad_norm) == (0, 0)
     assert iteration_lr_factor(recipe, 1) == 1 and iteration_lr_factor(recipe, 30001) == pytest.approx(0.1)
 
 
 def test_fit_iterations_trains_each_step_at_the_scheduled_lr():
-    recipe = dataclasses.replace(PARAMS.classifier.recipe, batch_size=8, lr=0.2, iterations=6, warmup_iterations=3,
+    recipe = dataclasses.replace(PARAMS.cnn_comparison.recipe, batch_size=8, lr=0.2, iterations=6, warmup_iterations=3,
                                  lr_drop_iterations=[5], eval_every=1)
 
     class Live:  # records what fit_iterations logs, as DVCLive would
@@ -274,9 +275,9 @@ def test_no_experiments_is_a_clear_error():
 
 def test_a_diverging_run_stops_with_an_error_naming_the_iteration_and_the_fix():
     x = torch.full((64, 2), float("nan"))
-    recipe = dataclasses.replace(PARAMS.classifier.recipe, batch_size=32, iterations=4, lr_drop_iterations=[],
+    recipe = dataclasses.replace(PARAMS.cnn_comparison.recipe, batch_size=32, iterations=4, lr_drop_iterations=[],
                                  eval_every=2)
-    with pytest.raises(GalzooError, match=r"\[net\]: at iteration 1 .*became nan; lower classifier.recipe.lr"):
+    with pytest.raises(GalzooError, match=r"\[net\]: at iteration 1 .*became nan; lower cnn_comparison.recipe.lr"):
         fit_iterations(nn.Linear(2, 2), TensorDataset(x, torch.zeros(64, dtype=torch.long)), recipe,
                        loss_fn=nn.CrossEntropyLoss(), validate=lambda m: {}, device=torch.device("cpu"),
                        amp_dtype=None, seed=0, progress=False, label="[net]")

@@ -8,14 +8,11 @@ import torch
 
 from galzoo.config import load_params
 from galzoo.dataset import open_raw_dataset
-from galzoo.evaluation.bootstrap import paired_difference_interval
 from galzoo.evaluation.logs import read_training_log
-from galzoo.evaluation.regression import enable_dropout_only, regression_scores
 from galzoo.models.checkpoint import load_checkpoint
 from galzoo.preprocess.store import build_store, load_index
-from galzoo.scale_study import evaluate_scale, train_scale
+from galzoo.studies.scale_study import evaluate_scale, train_scale
 from galzoo.splits import make_split, write_split
-from galzoo.training.augment import scale_study_augmentation
 from tests.conftest import REPO_ROOT, write_raw_dataset
 
 
@@ -83,36 +80,3 @@ def test_evaluating_a_model_on_the_wrong_scale_is_refused(prepared):
         evaluate_scale(params, "crop64", crops_dir=root / "crops", raw_dir=root / "raw",
                        split_path=root / "split.csv", model_path=root / "d" / "model.pt",
                        metrics_path=root / "x.json", predictions_path=root / "x.npz")
-
-
-def test_non_deterministic_scoring_keeps_dropout_on_and_everything_else_in_eval_mode():
-    model = torch.nn.Sequential(torch.nn.BatchNorm1d(4), torch.nn.Dropout(0.5))
-    enable_dropout_only(model)
-    assert not model[0].training and model[1].training
-
-
-def test_augmentation_draws_a_new_transform_for_every_sample():
-    params = load_params(REPO_ROOT / "params.yaml").scale_study.augment
-    augment = scale_study_augmentation(params, seed=0)
-    image = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
-    outputs = [augment(image=image)["image"] for _ in range(8)]
-    assert all(o.shape == image.shape for o in outputs)
-    assert len({o.tobytes() for o in outputs}) == 8
-
-
-def test_regression_scores_are_mse_rmse_and_rmse_per_question():
-    true = np.zeros((4, 37))
-    pred = np.full((4, 37), 0.1)
-    scores = regression_scores(pred, true)
-    assert scores["mse"] == pytest.approx(0.01)
-    assert scores["rmse"] == pytest.approx(0.1)
-    assert scores["rmse_q11"] == pytest.approx(0.1)
-
-
-def test_paired_bootstrap_interval_excludes_zero_for_a_consistent_difference_and_covers_it_for_none():
-    rng = np.random.default_rng(1)
-    base = rng.gamma(2.0, 0.005, size=300)
-    mean, low, high = paired_difference_interval(base, base + 0.001 + rng.normal(0, 0.0005, 300))
-    assert mean == pytest.approx(-0.001, abs=2e-4) and high < 0
-    _, low, high = paired_difference_interval(base, rng.permutation(base))
-    assert low < 0 < high

@@ -1,8 +1,7 @@
-"""The synthetic-vs-real statistics and the galzoo command line."""
+"""The synthetic-vs-real statistics: sky level and noise, colour and size, and the comparison figure."""
 import numpy as np
 import pytest
 
-from galzoo.cli import main
 from galzoo.realism import STATISTICS, folder_statistics, image_statistics, plot_synthetic_vs_real
 from tests.conftest import write_raw_dataset
 
@@ -33,13 +32,3 @@ def test_real_images_give_finite_statistics_and_a_comparison_figure(real_sample,
     assert np.isfinite(real[list(STATISTICS)].to_numpy()).all()
     plot_synthetic_vs_real(synthetic, real, tmp_path / "cmp.png")
     assert (tmp_path / "cmp.png").stat().st_size > 1000
-
-
-def test_galzoo_models_lists_the_registry(capsys):
-    assert main(["models"]) == 0
-    assert "kabani_maxout" in capsys.readouterr().out
-
-
-def test_compare_real_on_an_empty_folder_is_a_clear_error(tmp_path, capsys):
-    assert main(["compare-real", "--real", str(tmp_path), "--synthetic", str(tmp_path)]) == 1
-    assert f"{tmp_path}: no *.jpg images found" in capsys.readouterr().err

@@ -10,14 +10,16 @@ import pytest
 import torch
 from PIL import Image
 
-from galzoo import comparison, experiment, perseus_study
-from galzoo.comparison import TEST_METRICS, Run, extract_run_plots, render_perseus, runs_from_exp_show
+from galzoo import comparison
+from galzoo.studies import perseus as perseus_study
+from galzoo.comparison import TEST_METRICS, extract_run_plots, runs_from_exp_show, variant
+from galzoo.studies import Run, get_study, resolve, study_for
 from galzoo.config import RedFilterParams, load_params
 from galzoo.errors import ConfigError
-from galzoo.perseus_study import RotatedCopies, colour_region, red_fraction, rotate, select_objects
+from galzoo.studies.perseus import RotatedCopies, colour_region, red_fraction, rotate, select_objects
 from galzoo.predict import predict_to_csv
 from galzoo.sources.perseus import INDEPENDENT_COLUMNS, PerseusCatalogues, read_perseus_raw, write_perseus_raw
-from tests.conftest import REPO_ROOT, SHARED_DATA
+from tests.conftest import REPO_ROOT, SHARED_DATA, run_study
 
 RED = RedFilterParams(max_fraction=0.5, hue_deg=20, min_saturation=100, min_value=20)
 
@@ -133,6 +135,17 @@ def test_the_strict_bright_cut_and_no_additions_are_switches():
     assert set(independent["id"]) == {"SDSS2", "SDSS3", "SDSS9-indep"}
 
 
+def test_spectroscopic_stars_stay_as_the_paper_kept_them_unless_dropped():
+    catalogue = catalogue_rows()
+    catalogue.loc[catalogue["id"].isin(["SDSS3", "SDSS9-indep"]), "spec_class"] = "STAR"
+    selected, independent, _ = select_objects(catalogue, red_of(catalogue), SELECTION, seed=0)
+    assert "SDSS3" in set(selected["id"]) and "SDSS9-indep" in set(independent["id"])   # the paper's choice
+    no_stars = dataclasses.replace(SELECTION, drop_stars=True)
+    selected, independent, steps = select_objects(catalogue, red_of(catalogue), no_stars, seed=0)
+    assert "SDSS3" not in set(selected["id"]) and independent.empty
+    assert steps_by_name(steps)["spectroscopic stars dropped"]["objects"] == 2   # SDSS1 and SDSS2 are galaxies
+
+
 # --- a tiny raw layout, the store, the split and one training run ------------------------------------------
 
 
@@ -182,22 +195,16 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("perseus")
     raw = write_tiny_perseus(root)
     params = tiny_params()
-    paths = {"raw_dir": raw, "store_dir": root / "store", "split_path": root / "split.csv"}
-    experiment.crop(params, raw_dir=raw, out_dir=paths["store_dir"])
-    counts = experiment.split(params, **paths, counts_path=root / "counts.json")
-    experiment.train(params, **paths, model_path=root / "model.pt", live_dir=root / "live")
-    metrics = experiment.evaluate(params, **paths, model_path=root / "model.pt", metrics_path=root / "test.json",
-                                  predictions_path=root / "pred.npz", confusion_path=root / "confusion.csv")
-    figures = experiment.plot(params, **paths, model_path=root / "model.pt", predictions_path=root / "pred.npz",
-                              out_dir=root / "plots")
+    counts, metrics, figures = run_study(params, raw, root)
     return root, params, counts, metrics, figures
 
 
 def test_the_task_of_perseus_data_is_membership_and_nothing_else():
     params = tiny_params()
-    assert experiment.resolve(params).task == "perseus_member"
+    assert resolve(params).task == "perseus_member"
+    assert study_for(params).name == "perseus"
     with pytest.raises(ConfigError, match="do not go together"):
-        experiment.study_of(dataclasses.replace(params, task="gz2_5class"))
+        study_for(dataclasses.replace(params, task="gz2_5class"))
 
 
 def test_the_split_is_by_object_with_every_step_counted(trained):
@@ -264,7 +271,7 @@ def test_the_report_puts_colour_and_greyscale_beside_the_paper():
             "task": "perseus_member", "budget": "embedded", "model": "resnet50", "seed": seed,
             "greyscale": greyscale, "input_size": 64, "test_images": scores, "independent": {"n": 0}})
 
-    lines = render_perseus([run(False, 1, 0.9), run(False, 2, 0.8), run(True, 1, 0.7)])
+    lines = get_study("perseus").report([run(False, 1, 0.9), run(False, 2, 0.8), run(True, 1, 0.7)])
     table = "\n".join(lines)
     assert "| resnet50 | 64 px colour | embedded | 1, 2 | 10 | 0.850 ± 0.071 |" in table
     assert "| resnet50 | 64 px greyscale | embedded | 1 | 10 | 0.700 ± 0.000 |" in table
@@ -281,9 +288,9 @@ def test_a_run_without_the_spectroscopic_additions_is_its_own_row_with_its_own_f
                 "data": {"metrics": {TEST_METRICS: {"data": metrics}}, "params": {"params.yaml": {"data": params}}}}
 
     runs = runs_from_exp_show([node("a" * 40, True), node("b" * 40, False)])
-    assert sorted(r.variant for r in runs) == ["colour", "colour, no spectroscopic additions"]
+    assert sorted(variant(r) for r in runs) == ["colour", "colour, no spectroscopic additions"]
     assert "| 64 px colour, no spectroscopic additions | embedded | 2016 | 10 | 0.900 ± 0.000 |" in "\n".join(
-        render_perseus(runs))
+        get_study("perseus").report(runs))
 
     monkeypatch.setattr(comparison.subprocess, "run", lambda *a, **k: SimpleNamespace(returncode=0, stdout=b"png"))
     names = {p.name for p in extract_run_plots(runs, tmp_path)}

@@ -2,7 +2,6 @@
 through the same branch (crop, split, train, evaluate, plot) as Dai & Tong's five classes."""
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -10,11 +9,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from galzoo import experiment
 from galzoo.config import FolderParams, load_params
 from galzoo.errors import DataError
+from galzoo.predict import predict_images
 from galzoo.sources.folder import fetch_folder
 from galzoo.tasks import task_targets
+from tests.conftest import run_study
 
 CLASSES = ("barred", "elliptical", "merger")
 
@@ -50,27 +50,20 @@ def test_a_vote_task_on_a_folder_of_class_names_says_to_use_the_classes_task(fol
 
 def test_any_model_trains_on_the_folder_classes_with_the_same_metrics_and_plots(folder_raw, tmp_path):
     raw, user = folder_raw
-    base = load_params()
-    classifier = dataclasses.replace(
-        base.classifier,
-        split=dataclasses.replace(base.classifier.split, test_fraction=0.25, val_fraction=0.25),
-        budgets={"embedded": {"iterations": 2, "batch_size": 4, "lr": 0.01, "eval_every": 1,
-                              "lr_drop_iterations": [1]}})
-    params = dataclasses.replace(base, model="kabani_maxout", task="classes", classifier=classifier,
-                                 data=dataclasses.replace(base.data, source="folder",
-                                                          folder=FolderParams(path=str(user))),
-                                 crop=dataclasses.replace(base.crop, workers=1))
-    paths = {"raw_dir": raw, "store_dir": tmp_path / "store", "split_path": tmp_path / "split.csv"}
-    experiment.crop(params, raw_dir=raw, out_dir=paths["store_dir"])
-    counts = experiment.split(params, **paths, counts_path=tmp_path / "counts.json")
+    params = load_params(overrides={
+        "model": "kabani_maxout", "task": "classes", "data.source": "folder", "data.folder.path": str(user),
+        "crop.workers": 1, "cnn_comparison.split.test_fraction": 0.25, "cnn_comparison.split.val_fraction": 0.25,
+        "cnn_comparison.budgets": {"embedded": {"iterations": 2, "batch_size": 4, "lr": 0.01, "eval_every": 1,
+                                                "lr_drop_iterations": [1]}}})
+    counts, metrics, pngs = run_study(params, raw, tmp_path)
     assert set(counts["classes"]) == set(CLASSES)
-    experiment.train(params, **paths, model_path=tmp_path / "m.pt", live_dir=tmp_path / "live")
-    metrics = experiment.evaluate(params, **paths, model_path=tmp_path / "m.pt",
-                                  metrics_path=tmp_path / "test.json", predictions_path=tmp_path / "p.npz",
-                                  confusion_path=tmp_path / "confusion.csv")
     assert metrics["task"] == "classes" and set(metrics["per_class"]) == set(CLASSES)
     assert json.loads((tmp_path / "test.json").read_text())["ci95"]["accuracy"]["low"] <= metrics["accuracy"]
     assert set(pd.read_csv(tmp_path / "confusion.csv")["actual"]) <= set(CLASSES)
-    pngs = experiment.plot(params, **paths, model_path=tmp_path / "m.pt", predictions_path=tmp_path / "p.npz",
-                           out_dir=tmp_path / "plots")
     assert {p.name for p in pngs} == {"confusion_matrix.png", "roc.png", "filters.png", "feature_maps.png"}
+    # galzoo predict reads the checkpoint and gives the evaluate stage's multi-scale average on the same files
+    with np.load(tmp_path / "pred.npz") as saved:
+        ids, evaluated = saved["ids"].astype(str), saved["probabilities"].mean(axis=1)
+    predicted = predict_images(tmp_path / "model.pt", [raw / "images" / f"{galaxy}.png" for galaxy in ids],
+                               device="cpu", progress=False)
+    assert predicted.class_names == list(CLASSES) and np.allclose(predicted.outputs, evaluated, atol=1e-5)
