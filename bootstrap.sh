@@ -2,7 +2,7 @@
 # One command from a fresh clone to results:
 #   ./bootstrap.sh repro    set up .venv (pinned CPU torch + galzoo), then `dvc repro` the whole DAG
 #   ./bootstrap.sh test     set up the same way, then run the test suite (what .ci/run calls)
-# Extra arguments go to dvc repro / pytest. GALZOO_TORCH=cuda installs PyPI's default (CUDA) torch build.
+# Extra arguments go to dvc repro / pytest.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,13 +19,10 @@ setup() {
   want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "== installing torch 2.13.0 and galzoo into .venv"
-    if [ "${GALZOO_TORCH:-cpu}" = cuda ]; then
-      pip install -q torch==2.13.0
-    elif ! pip install -q torch==2.13.0+cpu 2>/dev/null; then
-      # PyPI has no +cpu build (its default carries CUDA, several GB): take torch from the PyTorch CPU index.
-      pip install -q torch==2.13.0+cpu --index-url https://download.pytorch.org/whl/cpu \
-        --extra-index-url https://pypi.org/simple
-    fi
+    # torch 2.13.0 as pip is configured to find it: a CPU build where pip's configuration offers one (as on
+    # the project's CI machines), else PyPI's default build (with CUDA, several GB). For a CPU-only build
+    # elsewhere, point pip at PyTorch's CPU wheel index first (PIP_EXTRA_INDEX_URL; see pytorch.org).
+    pip install -q torch==2.13.0
     pip install -q -c constraints.txt -e ".[dev]"
     echo "$want" > "$stamp"
   fi

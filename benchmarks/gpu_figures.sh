@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The GPU figures of benchmarks/RESULTS.md in one go, from the repository root, on a machine with a CUDA GPU
-# and a CUDA build of torch in .venv (GALZOO_TORCH=cuda ./bootstrap.sh). About 5 minutes on an H100/H200:
+# and a CUDA build of torch in .venv (./bootstrap.sh test there installs PyPI's). About 5 minutes on an H100/H200:
 # synthetic data of the paper's size (61,578 images), both data paths on the same model in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
