@@ -4,7 +4,7 @@ import argparse
 from pathlib import Path
 
 from galzoo.config import load_params
-from galzoo.report import render_report
+from galzoo.studies.scale_study.report import render_report
 from galzoo.stage import run_stage
 
 

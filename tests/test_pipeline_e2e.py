@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from galzoo.comparison import runs_from_exp_show
+from galzoo.report import runs_from_exp_show
 from tests.conftest import REPO_ROOT
 
 TINY = {

@@ -41,7 +41,7 @@ def _report(args) -> None:
     (or a saved ``dvc exp show --json``)."""
     import json
 
-    from galzoo.comparison import extract_run_plots, read_exp_show, render_comparison, runs_from_exp_show
+    from galzoo.report import extract_run_plots, read_exp_show, render_comparison, runs_from_exp_show
     from galzoo.studies import get_study, study_of_metrics
 
     if args.study is not None:

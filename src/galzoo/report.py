@@ -1,121 +1,92 @@
-"""The Markdown report: our numbers beside the papers' (from :mod:`galzoo.paper`), never typed by hand."""
+"""``galzoo report``: every DVC experiment's test metrics, rendered by the study that wrote them beside its
+paper's numbers (each study's ``report``), and each run's figures copied out of its experiment commit.
+
+Each experiment is one (model, task, seed) run whose ``evaluate_model`` stage wrote
+``metrics/model/test.json``; that file describes itself (model, task, seed, budget, scores, bootstrap
+intervals), so the tables are built from the metrics alone and cannot pair a score with the wrong model. Its
+task names the study (:func:`galzoo.studies.study_of_metrics`); a study may read the experiment's params to
+tell variants apart (the Perseus selection switch, the EfficientNet output layer).
+"""
 from __future__ import annotations
 
 import json
-import math
+import re
+import subprocess
 from pathlib import Path
 
-import pandas as pd
+from galzoo.errors import GalzooError
+from galzoo.studies import Run, list_studies, study_of_metrics
+from galzoo.studies.tables import run_key
 
-import numpy as np
-
-from galzoo import paper, tree
-from galzoo.errors import DataError
-from galzoo.evaluation.bootstrap import N_RESAMPLES, paired_difference_interval
-from galzoo.evaluation.logs import read_training_log
+TEST_METRICS = "metrics/model/test.json"
 
 
-def read_scale_metrics(metrics_dir: Path, scales: list[str]) -> dict[str, dict]:
-    metrics = {}
-    for scale in scales:
-        path = Path(metrics_dir) / f"{scale}.json"
-        if not path.is_file():
-            raise DataError(f"{path}: metrics for scale {scale!r} not found (run the evaluate stage)")
-        metrics[scale] = json.loads(path.read_text())
-    return metrics
+def variant(run: Run) -> str:
+    """What the run's study says tells it apart from runs of the same model, task, budget and seed."""
+    return study_of_metrics(run.metrics).variant(run)
 
 
-def scale_study_table(metrics: dict[str, dict], logs: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per scale: our test and validation MSE beside the paper's."""
-    rows = []
-    for scale, m in metrics.items():
-        reference = paper.SCALE_STUDY.get(scale, {})
-        log = logs[scale]
-        rows.append({
-            "scale": scale,
-            "test MSE, deterministic": m["deterministic"]["mse"],
-            "paper": reference.get("deterministic_mse", math.nan),
-            "test MSE, non-deterministic": m["nondeterministic"]["mse"],
-            "test RMSE, deterministic": m["deterministic"]["rmse"],
-            "val MSE, first epoch": log["val_mse"].iloc[0],
-            "paper, epoch 1": reference.get("val_mse_epoch1", math.nan),
-            "val MSE, last epoch": log["val_mse"].iloc[-1],
-            "paper, epoch 20": reference.get("val_mse_epoch20", math.nan),
-        })
-    return pd.DataFrame(rows)
+def runs_from_exp_show(exp_show: list) -> list[Run]:
+    """Every commit or experiment in ``dvc exp show --json`` output that has test metrics, one per
+    (task, budget, model, seed): a rerun of the same configuration is the same run."""
+    runs: dict[tuple, Run] = {}
+    for node in _walk(exp_show):
+        if node.get("rev") == "workspace" or node.get("error"):
+            continue
+        metrics = ((node.get("data") or {}).get("metrics") or {}).get(TEST_METRICS, {}).get("data")
+        if not metrics:
+            continue
+        params = ((node.get("data") or {}).get("params") or {}).get("params.yaml", {}).get("data") or {}
+        run = Run(rev=node["rev"], name=node.get("name") or node["rev"][:7], metrics=metrics, params=params)
+        runs.setdefault(run_key(run, variant(run)), run)
+    return list(runs.values())
 
 
-def per_question_table(metrics: dict[str, dict]) -> pd.DataFrame:
-    rows = []
-    for q in tree.QUESTIONS:
-        row = {"question": f"Q{q.number} {q.text}"}
-        row.update({scale: m["deterministic"][f"rmse_q{q.number}"] for scale, m in metrics.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
+def _walk(nodes):
+    for node in nodes or []:
+        yield node
+        for experiment in node.get("experiments") or []:
+            yield from _walk(experiment.get("revs"))
 
 
-def scale_difference_table(predictions_dir: Path, scales: list[str]) -> pd.DataFrame:
-    """Paired bootstrap of the per-galaxy test MSE: the first scale (the paper's proposal) minus each other."""
-    errors = {}
-    for scale in scales:
-        path = Path(predictions_dir) / f"{scale}.npz"
-        if not path.is_file():
-            raise DataError(f"{path}: test predictions for scale {scale!r} not found (run the evaluate stage)")
-        with np.load(path) as saved:
-            errors[scale] = ((saved["pred"] - saved["true"]) ** 2).mean(axis=1)
-    reference, rows = scales[0], []
-    for other in scales[1:]:
-        mean, low, high = paired_difference_interval(errors[reference], errors[other])
-        rows.append({"difference": f"{reference} - {other}", "test MSE difference": mean,
-                     "95% interval, low": low, "95% interval, high": high})
-    return pd.DataFrame(rows)
+def read_exp_show(repo: Path = Path(".")) -> list:
+    """``dvc exp show --json --all-commits`` of ``repo`` (experiments stay attached to their baseline commit)."""
+    try:
+        result = subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], cwd=repo, capture_output=True,
+                                text=True, check=False)
+    except FileNotFoundError:
+        raise GalzooError("dvc not found on PATH: activate the project's environment (source .venv/bin/activate)")
+    if result.returncode != 0:
+        raise GalzooError(f"dvc exp show failed in {repo}: {result.stderr.strip()[-500:]}")
+    return json.loads(result.stdout)
 
 
-def render_report(metrics_dir: Path, train_logs: Path, predictions_dir: Path, scales: list[str], *, model: str,
-                  budget: str) -> str:
-    metrics = read_scale_metrics(metrics_dir, scales)
-    logs = {scale: read_training_log(Path(train_logs) / scale) for scale in scales}
-    table = scale_study_table(metrics, logs)
-    n_test = {m["n_test"] for m in metrics.values()}
-    best = table.loc[table["test MSE, deterministic"].idxmin(), "scale"]
-    lines = [
-        "# galzoo report",
-        "",
-        "## Study 1: how important is scale? (Kabani & El-Sakka 2016)",
-        "",
-        f"Model `{model}`, budget `{budget}`, {', '.join(map(str, sorted(n_test)))} test images per scale, "
-        f"{len(logs[scales[0]])} epochs. Paper: {paper.SCALE_STUDY_SOURCE}. "
-        "Deterministic = dropout off, no augmentation; non-deterministic = dropout and augmentation on.",
-        "",
-        _markdown(table),
-        "",
-        f"Lowest deterministic test MSE here: **{best}** (the paper's: normalized).",
-        "",
-        f"How sure is the ranking? Paired bootstrap over the test galaxies ({N_RESAMPLES} resamples) of the "
-        "per-galaxy deterministic MSE; an interval that excludes 0 means the difference is not test-set luck "
-        "(training-seed variation is not included):",
-        "",
-        _markdown(scale_difference_table(predictions_dir, scales)),
-        "",
-        "### Test RMSE per question (deterministic)",
-        "",
-        _markdown(per_question_table(metrics)),
-        "",
-        "Figures: `plots/loss_per_scale.png`, `plots/scale_comparison.png`, `plots/predicted_vs_true.png`, "
-        "`plots/crop_gallery.png`.",
-        "",
-    ]
+def render_comparison(runs: list[Run]) -> str:
+    """Markdown: each study's table of its runs beside its paper's numbers (the CNN comparison's tables 6 and 7,
+    the EfficientNet-B0 study's RMSE, Pruitt's tables 2 and 3), in the registry's order."""
+    if not runs:
+        raise GalzooError(f"no experiment has {TEST_METRICS}: run the sweep first (docs/studies/cnn_comparison.md)")
+    lines: list[str] = []
+    for study in list_studies().values():
+        lines += study.report([r for r in runs if study_of_metrics(r.metrics) is study])
     return "\n".join(lines)
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    """A GitHub table without the optional ``tabulate`` dependency; floats with 4 significant digits."""
-    def cell(value) -> str:
-        if isinstance(value, float):
-            return "–" if math.isnan(value) else f"{value:.4g}"
-        return str(value)
-
-    header = "| " + " | ".join(frame.columns) + " |"
-    rule = "|" + "|".join(["---"] * len(frame.columns)) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+def extract_run_plots(runs: list[Run], out_dir: Path, repo: Path = Path(".")) -> list[Path]:
+    """Copy each run's PNGs (confusion matrix and ROC; or predicted vs true and the gallery) out of its
+    experiment commit (they are git-tracked outputs) to ``out_dir/<model>_<task>[_<variant>]_seed<seed>_<name>.png``."""
+    written = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for run in runs:
+        m = run.metrics
+        for path in study_of_metrics(m).run_plots:
+            blob = subprocess.run(["git", "show", f"{run.rev}:{path}"], cwd=repo, capture_output=True, check=False)
+            if blob.returncode != 0:
+                raise GalzooError(f"{path} is not in experiment {run.name} ({run.rev[:7]}): "
+                                  f"{blob.stderr.decode().strip()}")
+            label = variant(run)
+            suffix = "_" + re.sub(r"[^a-z0-9]+", "_", label).strip("_") if label else ""
+            target = out_dir / f"{m['model']}_{m['task']}{suffix}_seed{m['seed']}_{Path(path).name}"
+            target.write_bytes(blob.stdout)
+            written.append(target)
+    return written

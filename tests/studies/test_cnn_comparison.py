@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from galzoo.comparison import TEST_METRICS, render_comparison, runs_from_exp_show
+from galzoo.report import TEST_METRICS, render_comparison, runs_from_exp_show
 from galzoo.studies.cnn_comparison import summarise
 from galzoo.config import load_params
 from galzoo.errors import DataError, GalzooError

@@ -278,7 +278,7 @@ def test_task_auto_is_the_task_of_the_models_own_study():
 
 
 def test_the_report_puts_vote_fraction_rmse_beside_the_papers():
-    from galzoo.comparison import render_comparison
+    from galzoo.report import render_comparison
     from galzoo.studies import Run
 
     def run(seed, rmse):
@@ -293,7 +293,7 @@ def test_the_report_puts_vote_fraction_rmse_beside_the_papers():
 
 
 def test_the_tree_output_layer_is_its_own_row_of_the_rmse_table():
-    from galzoo.comparison import render_comparison
+    from galzoo.report import render_comparison
     from galzoo.studies import Run
 
     def run(output_layer, rmse):

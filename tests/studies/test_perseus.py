@@ -10,13 +10,15 @@ import pytest
 import torch
 from PIL import Image
 
-from galzoo import comparison
-from galzoo.studies import perseus as perseus_study
-from galzoo.comparison import TEST_METRICS, extract_run_plots, runs_from_exp_show, variant
+from galzoo import report
+from galzoo.report import TEST_METRICS, extract_run_plots, runs_from_exp_show, variant
 from galzoo.studies import Run, get_study, resolve, study_for
 from galzoo.config import RedFilterParams, load_params
 from galzoo.errors import ConfigError
-from galzoo.studies.perseus import RotatedCopies, colour_region, red_fraction, rotate, select_objects
+from galzoo.studies.perseus.data import RotatedCopies
+from galzoo.studies.perseus.pixels import colour_region, red_fraction, rotate
+from galzoo.studies.perseus.selection import select_objects, split_perseus
+from galzoo.studies.perseus.store import build_perseus_store
 from galzoo.predict import predict_to_csv
 from galzoo.sources.perseus import INDEPENDENT_COLUMNS, PerseusCatalogues, read_perseus_raw, write_perseus_raw
 from tests.conftest import REPO_ROOT, SHARED_DATA, run_study
@@ -292,7 +294,7 @@ def test_a_run_without_the_spectroscopic_additions_is_its_own_row_with_its_own_f
     assert "| 64 px colour, no spectroscopic additions | embedded | 2016 | 10 | 0.900 ± 0.000 |" in "\n".join(
         get_study("perseus").report(runs))
 
-    monkeypatch.setattr(comparison.subprocess, "run", lambda *a, **k: SimpleNamespace(returncode=0, stdout=b"png"))
+    monkeypatch.setattr(report.subprocess, "run", lambda *a, **k: SimpleNamespace(returncode=0, stdout=b"png"))
     names = {p.name for p in extract_run_plots(runs, tmp_path)}
     assert len(names) == 6 and "resnet50_perseus_member_colour_no_spectroscopic_additions_seed2016_roc.png" in names
 
@@ -320,8 +322,8 @@ def real_perseus(tmp_path_factory):
     params = load_params(REPO_ROOT / "params.yaml")
     params = dataclasses.replace(params, data=dataclasses.replace(
         params.data, source="perseus", perseus=dataclasses.replace(params.data.perseus, path=str(folder))))
-    perseus_study.build_perseus_store(params, raw_dir=raw, out_dir=root / "store", progress=False)
-    counts = perseus_study.split_perseus(params, raw_dir=raw, store_dir=root / "store", split_path=root / "split.csv",
+    build_perseus_store(params, raw_dir=raw, out_dir=root / "store", progress=False)
+    counts = split_perseus(params, raw_dir=raw, store_dir=root / "store", split_path=root / "split.csv",
                                          counts_path=root / "counts.json")
     return raw, root / "split.csv", counts
 

@@ -99,7 +99,9 @@ def logged(live_dir, metric: str) -> list[float]:
 
 def test_the_perseus_study_trains_as_two_gloo_processes_as_one_process_does(tmp_path, monkeypatch):
     from galzoo.models import registry
-    from galzoo.studies.perseus import build_perseus_store, split_perseus, train_perseus
+    from galzoo.studies.perseus import train_perseus
+    from galzoo.studies.perseus.selection import split_perseus
+    from galzoo.studies.perseus.store import build_perseus_store
     from tests.studies.test_perseus import write_tiny_perseus
 
     monkeypatch.setitem(registry._REGISTRY, TINY_CLASSIFIER,

@@ -196,7 +196,7 @@ class ScaleStudy(Study):
         from galzoo.paper import SCALE_STUDY
         from galzoo.plots.crop_gallery import plot_scale_gallery
         from galzoo.plots.curves import plot_loss_per_scale, plot_predicted_vs_true, plot_scale_comparison
-        from galzoo.report import read_scale_metrics
+        from galzoo.studies.scale_study.report import read_scale_metrics
 
         scales, out = params.crop.scales, files.plots
         metrics = read_scale_metrics(files.metrics, scales)

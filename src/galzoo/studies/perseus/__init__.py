@@ -13,34 +13,36 @@ The pipeline of the paper (sec. 3), each step a function whose counts are report
 then a split *by object* (75/25 train/test, then 75/25 train/validation), and only then the rotated copies
 (the authors' validation split was drawn from the rotated images, so copies of one galaxy leaked across it).
 The independent set is every spectroscopic object with a cutout that is not a training object.
+
+This module holds the study (training, scoring, figures, its report rows and its checkpoint's model input);
+``pixels``, ``store``, ``selection`` and ``data`` hold the steps before the network.
 """
 from __future__ import annotations
 
 import json
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, ClassVar
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
-from galzoo.config import Params, PerseusSelectionParams, RedFilterParams
+from galzoo.config import Params
 from galzoo.errors import DataError
 from galzoo.evaluation.classification import bootstrap_intervals, classification_scores
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.paper import PERSEUS, PERSEUS_SOURCE
-from galzoo.preprocess.images import read_rgb
 from galzoo.preprocess.prediction import ModelInput, register_model_input
-from galzoo.progress import progress_bar
-from galzoo.sources.perseus import angular_distance_arcmin, read_perseus_raw
 from galzoo.studies.base import EVALUATE_FILES, PLOT_FILES, Run, StageFiles, Study
+from galzoo.studies.perseus.data import PerseusData, RotatedCopies
+from galzoo.studies.perseus.pixels import (RED_SEQUENCE_INTERCEPTS, RED_SEQUENCE_SLOPE, REGIONS, resize_cutout,
+                                           to_greyscale)
+from galzoo.studies.perseus.selection import TASK, split_perseus
+from galzoo.studies.perseus.store import build_perseus_store
 from galzoo.studies.registry import register_study
 from galzoo.studies.tables import group_runs, seeds_cell, std
 from galzoo.tasks import PERSEUS_CLASS_NAMES
@@ -50,362 +52,6 @@ from galzoo.training.loop import EarlyStopping, Epochs, LrSchedule, train
 from galzoo.training.runtime import (TrainingRuntime, autocast_dtype, configure_threads, main_process_only,
                                      seed_everything, select_device, training_runtime)
 
-TASK = "perseus_member"
-STORE_FILE = "perseus.npy"
-INDEX_FILE = "index.csv"
-SPLIT_SUBSETS = ("train", "val", "test", "independent")
-
-#: Pruitt (2024) sec. 7 and fig. 22: the red sequence lies between r = -14.3 (g - z) + 37 and + 46 (SDSS
-#: modelMag r and g - z).
-RED_SEQUENCE_SLOPE = -14.3
-RED_SEQUENCE_INTERCEPTS = (37.0, 46.0)
-REGIONS = ("blue_cloud", "red_sequence", "red_shoulder")
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Pixels and photometry
-
-
-def red_fraction(rgb: np.ndarray, params: RedFilterParams) -> float:
-    """Fraction of pixels that are red: HSV hue within ``hue_deg`` of 0 degrees (both sides of the circle),
-    saturation >= ``min_saturation`` and value >= ``min_value`` (0-255, OpenCV's 8-bit HSV).
-
-    The paper's "overly red" cutouts come from an under-subtracted i-band sky (sec. 3.3): a saturated red wash
-    over most of the image, which a galaxy's own colour never gives.
-    """
-    hsv = cv2.cvtColor(np.ascontiguousarray(rgb, np.uint8), cv2.COLOR_RGB2HSV)
-    hue = hsv[..., 0].astype(np.float32) * 2.0  # OpenCV stores hue / 2 in 8 bits
-    near_red = np.minimum(hue, 360.0 - hue) <= params.hue_deg
-    red = near_red & (hsv[..., 1] >= params.min_saturation) & (hsv[..., 2] >= params.min_value)
-    return float(red.mean())
-
-
-def colour_region(r: np.ndarray, g_z: np.ndarray) -> np.ndarray:
-    """``blue_cloud`` / ``red_sequence`` / ``red_shoulder`` in the (g - z, r) plane, "" without photometry.
-
-    Between the two lines is the red sequence; redder (larger g - z at a given r) is the red shoulder, bluer
-    the blue cloud. (The paper's table 4 prints the blue-cloud and red-shoulder names the other way round:
-    its 90 "blue cloud" objects with 1 member are the redder region of its own lines.)
-    """
-    r, g_z = np.asarray(r, np.float64), np.asarray(g_z, np.float64)
-    offset = r - RED_SEQUENCE_SLOPE * g_z  # the intercept of the line through the point
-    low, high = RED_SEQUENCE_INTERCEPTS
-    region = np.where(offset < low, REGIONS[0], np.where(offset <= high, REGIONS[1], REGIONS[2])).astype(object)
-    region[~(np.isfinite(r) & np.isfinite(g_z))] = ""
-    return region
-
-
-def to_greyscale(rgb: np.ndarray) -> np.ndarray:
-    """Rec. 601 luminance in all three channels (the paper's greyscale ablation keeps the network's input)."""
-    grey = np.clip(rgb.astype(np.float32) @ LUMA + 0.5, 0, 255).astype(np.uint8)
-    return np.repeat(grey[..., None], 3, axis=-1)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The array store (crop_task)
-
-
-def store_candidates(catalogue: pd.DataFrame, selection: PerseusSelectionParams) -> pd.DataFrame:
-    """The objects any selection step can use: PCC objects that pass the class collapse and the bright cut,
-    and every spectroscopic or independent object; only those with a cutout can be stored."""
-    pcc = catalogue["origin"] == "pcc"
-    keep = (~pcc) | (catalogue["label"].notna() & _bright(catalogue["r_mag"], selection))
-    return catalogue[keep & (catalogue["image"] != "")]
-
-
-def _bright(r_mag: pd.Series, selection: PerseusSelectionParams) -> pd.Series:
-    return r_mag <= selection.r_max if selection.r_max_inclusive else r_mag < selection.r_max
-
-
-def resize_cutout(rgb: np.ndarray, size: int) -> np.ndarray:
-    """The whole cutout at ``size`` x ``size`` (area averaging when shrinking); the store and predict share it."""
-    if rgb.shape[:2] == (size, size):
-        return np.ascontiguousarray(rgb)
-    interpolation = cv2.INTER_AREA if min(rgb.shape[:2]) >= size else cv2.INTER_LINEAR
-    return cv2.resize(np.ascontiguousarray(rgb), (size, size), interpolation=interpolation)
-
-
-def build_perseus_store(params: Params, *, raw_dir: Path, out_dir: Path, progress: bool = True) -> pd.DataFrame:
-    """``perseus.npy`` (uint8 N x S x S x 3, each cutout resized to the recipe's input size) and
-    ``index.csv`` (id, row, red_fraction measured on the full-resolution cutout)."""
-    selection = params.perseus.selection
-    size = params.perseus.recipe_for(params.budget).input_size
-    candidates = store_candidates(read_perseus_raw(raw_dir), selection)
-    if candidates.empty:
-        raise DataError(f"{raw_dir}: no Perseus object with a cutout passes the class collapse and the bright cut")
-    images = np.empty((len(candidates), size, size, 3), np.uint8)
-    fractions, problems = [], []
-    bar = progress_bar(enumerate(candidates["image"]), total=len(candidates), enabled=progress,
-                       desc="perseus store", unit="img")
-    for row, path in bar:
-        try:
-            rgb = read_rgb(path, None)
-        except DataError as error:
-            problems.append(str(error))
-            fractions.append(math.nan)
-            continue
-        fractions.append(red_fraction(rgb, selection.red_filter))
-        images[row] = resize_cutout(rgb, size)
-    if problems:
-        raise DataError(f"{len(problems)} unreadable cutout(s): " + "; ".join(problems[:10]))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    partial = out_dir / f"{STORE_FILE}.partial.npy"
-    np.save(partial, images)
-    partial.replace(out_dir / STORE_FILE)
-    index = pd.DataFrame({"id": candidates["id"].to_numpy(), "row": np.arange(len(candidates)),
-                          "red_fraction": fractions})
-    index.to_csv(out_dir / INDEX_FILE, index=False)
-    return index
-
-
-def load_perseus_store(store_dir: Path) -> tuple[np.ndarray, pd.DataFrame]:
-    path, index_path = Path(store_dir) / STORE_FILE, Path(store_dir) / INDEX_FILE
-    for required in (path, index_path):
-        if not required.is_file():
-            raise DataError(f"{required}: not found (run the crop_task stage with task perseus_member)")
-    index = pd.read_csv(index_path, dtype={"id": str})
-    if list(index.columns) != ["id", "row", "red_fraction"]:
-        raise DataError(f"{index_path}: expected columns id,row,red_fraction (a Perseus store), got "
-                        f"{','.join(index.columns)}: re-run crop_task")
-    return np.load(path, mmap_mode="r"), index
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Selection and split (split_task)
-
-
-def _step(name: str, table: pd.DataFrame, note: str = "") -> dict:
-    labels = table["label"]
-    entry = {"step": name, "objects": int(len(table)), "background": int((labels == 0).sum()),
-             "member": int((labels == 1).sum())}
-    if note:
-        entry["note"] = note
-    return entry
-
-
-def select_objects(catalogue: pd.DataFrame, red: pd.Series, selection: PerseusSelectionParams, *,
-                   seed: int) -> tuple[pd.DataFrame, pd.DataFrame, list[dict]]:
-    """The paper's training objects, the independent objects, and the counts after every step.
-
-    ``red`` maps object ids to their red-pixel fraction (objects absent from it have no stored cutout).
-    Returns ``(selected, independent, steps)``; ``selected`` has one row per galaxy, with ``merged_id`` naming
-    a spectroscopic entry that was merged into a PCC object.
-    """
-    steps = []
-    pcc = catalogue[catalogue["origin"] == "pcc"]
-    steps.append(_step("PCC catalogue", pcc, "labels by class collapse; the 5 mergers have none yet"))
-    pcc = pcc[pcc["label"].notna()]
-    steps.append(_step("class collapse", pcc, "classes 1, 2, 3, 7 background; 4, 6 member; 5 dropped"))
-    pcc = pcc[_bright(pcc["r_mag"], selection)]
-    sign = "<=" if selection.r_max_inclusive else "<"
-    steps.append(_step("bright cut", pcc, f"r {sign} {selection.r_max}"))
-    pcc, step = _with_cutout(pcc, red, "PCC cutout available")
-    steps.append(step)
-    pcc = pcc[pcc["id"].map(red) <= selection.red_filter.max_fraction]
-    steps.append(_step("red-image filter", pcc, f"red pixels <= {selection.red_filter.max_fraction:.0%}"))
-    if selection.balance:
-        pcc = _balanced_sample(pcc, seed)
-        steps.append(_step("balanced random sample", pcc, "the smaller class's count from each class"))
-    selected = pcc.assign(merged_id="")
-    if selection.spec_additions:
-        spec = catalogue[(catalogue["origin"] == "spec") & catalogue["label"].notna()]
-        steps.append(_step("spectroscopic search", spec, "member if 0.01 < z < 0.033"))
-        if selection.drop_stars:
-            spec = _without_stars(spec)
-            steps.append(_step("spectroscopic stars dropped", spec, "SDSS spectral class STAR"))
-        spec, step = _with_cutout(spec, red, "spectroscopic cutout available")
-        steps.append(step)
-        spec = spec[spec["id"].map(red) <= selection.red_filter.max_fraction]
-        steps.append(_step("spectroscopic red-image filter", spec))
-        selected, merged, conflicts = _merge_spectroscopic(selected, spec, selection.match_radius_arcsec)
-        steps.append(_step("spectroscopic additions", selected,
-                           f"{merged} spectroscopic object(s) were already selected PCC galaxies and were merged "
-                           f"into them (label from the redshift; {conflicts} disagreed with the PCC class)"))
-    independent = _independent(catalogue, selected, red, selection)
-    steps.append(_step("independent set", independent, "spectroscopic objects with a cutout, not in training"))
-    return selected.reset_index(drop=True), independent.reset_index(drop=True), steps
-
-
-def _with_cutout(table: pd.DataFrame, red: pd.Series, name: str) -> tuple[pd.DataFrame, dict]:
-    stored = table["id"].isin(red.index)
-    missing = table.loc[~stored, "id"].tolist()
-    kept = table[stored]
-    note = f"{len(missing)} without a cutout: {', '.join(missing[:5])}" if missing else ""
-    return kept, _step(name, kept, note)
-
-
-def _without_stars(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` without the objects whose SDSS spectrum is a star's (``perseus.selection.drop_stars``): the
-    paper keeps them as background galaxies, though they are foreground stars (z ~ 0), not galaxies."""
-    return table[table["spec_class"].fillna("").astype(str).str.upper() != "STAR"]
-
-
-def _balanced_sample(table: pd.DataFrame, seed: int) -> pd.DataFrame:
-    counts = table["label"].value_counts()
-    if len(counts) < 2:
-        raise DataError(f"perseus: after the red-image filter only class {counts.index.tolist()} is left; a "
-                        f"balanced sample needs members and background")
-    n = int(counts.min())
-    rng = np.random.default_rng(seed)
-    parts = [group.iloc[np.sort(rng.choice(len(group), size=n, replace=False))]
-             for _, group in table.groupby("label", sort=True)]
-    return pd.concat(parts).sort_index()
-
-
-def _separations_arcsec(a: pd.DataFrame, b: pd.DataFrame) -> np.ndarray:
-    """``len(a) x len(b)`` angular separations."""
-    if a.empty or b.empty:
-        return np.full((len(a), len(b)), np.inf)
-    return np.stack([angular_distance_arcmin(b["ra"], b["dec"], centre=(ra, dec)) * 60
-                     for ra, dec in zip(a["ra"], a["dec"])])
-
-
-def _merge_spectroscopic(selected: pd.DataFrame, spec: pd.DataFrame,
-                         radius_arcsec: float) -> tuple[pd.DataFrame, int, int]:
-    """Add ``spec`` to ``selected``; an entry within ``radius_arcsec`` of a selected galaxy is that galaxy:
-    it keeps its row (and cutout) and takes the spectroscopic label, a measurement rather than a class."""
-    separation = _separations_arcsec(spec, selected)
-    nearest = separation.argmin(axis=1) if len(selected) else np.zeros(len(spec), int)
-    same = separation.min(axis=1) < radius_arcsec if len(selected) else np.zeros(len(spec), bool)
-    selected = selected.copy()
-    conflicts = 0
-    for spec_row, target in zip(np.flatnonzero(same), nearest[same]):
-        index = selected.index[target]
-        conflicts += int(selected.at[index, "label"] != spec["label"].iloc[spec_row])
-        selected.at[index, "label"] = spec["label"].iloc[spec_row]
-        selected.at[index, "z"] = spec["z"].iloc[spec_row]
-        selected.at[index, "merged_id"] = spec["id"].iloc[spec_row]
-    added = spec[~same].assign(merged_id="")
-    return pd.concat([selected, added]), int(same.sum()), conflicts
-
-
-def _independent(catalogue: pd.DataFrame, selected: pd.DataFrame, red: pd.Series,
-                 selection: PerseusSelectionParams) -> pd.DataFrame:
-    """Spectroscopic and independent-set objects with a cutout, red-filtered, one row per galaxy, none within
-    the match radius of a training object."""
-    pool = catalogue[catalogue["origin"].isin(["spec", "independent"]) & catalogue["label"].notna()
-                     & catalogue["id"].isin(red.index)]
-    pool = pool[pool["id"].map(red) <= selection.red_filter.max_fraction]
-    if selection.drop_stars:
-        pool = _without_stars(pool)
-    pool = pool.drop_duplicates("objid", keep="first")  # an object in both searches
-    if pool.empty:
-        return pool.assign(merged_id="")
-    near_training = _separations_arcsec(pool, selected).min(axis=1) < selection.match_radius_arcsec
-    return pool[~near_training].assign(merged_id="")
-
-
-def split_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, counts_path: Path) -> dict:
-    """Select, split by object (stratified by label), and write the split (with the independent objects)
-    and the counts of every step and subset."""
-    from galzoo.splits import make_stratified_split
-
-    _, index = load_perseus_store(store_dir)
-    red = pd.Series(index["red_fraction"].to_numpy(), index=index["id"])
-    selected, independent, steps = select_objects(read_perseus_raw(raw_dir), red, params.perseus.selection,
-                                                  seed=params.seed)
-    split = make_stratified_split(selected["id"], selected["label"].astype(int),
-                                  test_fraction=params.perseus.split.test_fraction,
-                                  val_fraction=params.perseus.split.val_fraction, seed=params.seed)
-    split = pd.concat([split, pd.DataFrame({"id": independent["id"], "subset": "independent"})], ignore_index=True)
-    labels = pd.concat([selected, independent]).set_index("id")["label"]
-    # The label travels with the split: a merged galaxy's label is its spectrum's, not its catalogue row's.
-    split["label"] = labels[split["id"]].astype(int).to_numpy()
-    split_path.parent.mkdir(parents=True, exist_ok=True)
-    split.to_csv(split_path, index=False)
-    copies = len(params.perseus.rotations_deg)
-    subsets = {subset: {"objects": int((split["subset"] == subset).sum()),
-                        "member": int(labels[split.loc[split["subset"] == subset, "id"]].sum()),
-                        "images": int((split["subset"] == subset).sum()) * (copies if subset != "independent" else 1)}
-               for subset in SPLIT_SUBSETS}
-    counts = {"task": TASK, "seed": params.seed, "selection": steps, "subsets": subsets,
-              "rotations_per_object": copies}
-    counts_path.parent.mkdir(parents=True, exist_ok=True)
-    counts_path.write_text(json.dumps(counts, indent=2) + "\n")
-    return counts
-
-
-def read_perseus_split(path: Path) -> pd.DataFrame:
-    if not Path(path).is_file():
-        raise DataError(f"{path}: split file not found (run the split_task stage)")
-    split = pd.read_csv(path, dtype={"id": str})
-    if list(split.columns) != ["id", "subset", "label"] or set(split["subset"]) - set(SPLIT_SUBSETS) \
-            or not split["label"].isin([0, 1]).all():
-        raise DataError(f"{path}: expected columns id,subset,label with subsets {list(SPLIT_SUBSETS)} and labels "
-                        f"0/1 (a Perseus split): re-run split_task")
-    if split["id"].duplicated().any():
-        twice = split["id"][split["id"].duplicated()].tolist()[:5]
-        raise DataError(f"{path}: an object is listed in two subsets: {twice}")
-    return split
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Data for the network
-
-
-class RotatedCopies(Dataset):
-    """Every object of a subset at every angle of ``rotations_deg`` (object-major), scaled to [0, 1] as the
-    authors' ``rescale=1/255``; rotated copies are made on the fly from the one stored cutout."""
-
-    def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray, angles: list[float], *,
-                 border: str, greyscale: bool):
-        if len(rows) != len(labels):
-            raise ValueError(f"{len(rows)} rows but {len(labels)} labels")
-        self.images, self.rows, self.labels = images, np.asarray(rows), torch.tensor(np.array(labels, np.int64))
-        self.angles, self.greyscale = list(angles), greyscale
-        self.border = cv2.BORDER_CONSTANT if border == "constant" else cv2.BORDER_REFLECT_101
-
-    def __len__(self) -> int:
-        return len(self.rows) * len(self.angles)
-
-    def __getitem__(self, index: int):
-        item, copy = divmod(index, len(self.angles))
-        image = rotate(np.asarray(self.images[self.rows[item]]), self.angles[copy], self.border)
-        if self.greyscale:
-            image = to_greyscale(image)
-        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float() / 255.0
-        return x, self.labels[item]
-
-
-def rotate(image: np.ndarray, angle_deg: float, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
-    """``image`` turned counter-clockwise by ``angle_deg`` about its centre (multiples of 90 degrees exactly)."""
-    angle = angle_deg % 360
-    if angle % 90 == 0:
-        return np.rot90(image, k=int(angle // 90)).copy()
-    size = image.shape[0]
-    matrix = cv2.getRotationMatrix2D(((size - 1) / 2, (size - 1) / 2), angle, 1.0)
-    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=border, borderValue=0)
-
-
-class PerseusData:
-    """The stored cutouts, the catalogue rows of the selected and independent objects, and the split."""
-
-    def __init__(self, raw_dir: Path, store_dir: Path, split_path: Path):
-        self.images, index = load_perseus_store(store_dir)
-        split = read_perseus_split(split_path)
-        catalogue = read_perseus_raw(raw_dir).set_index("id")
-        missing = split.loc[~split["id"].isin(index["id"]) | ~split["id"].isin(catalogue.index), "id"]
-        if len(missing):
-            raise DataError(f"{split_path}: {len(missing)} object(s) not in the store or the catalogue, e.g. "
-                            f"{missing.tolist()[:5]}: re-run crop_task and split_task")
-        row_of = pd.Series(index["row"].to_numpy(), index=index["id"])
-        self.objects = catalogue.loc[split["id"]].assign(subset=split["subset"].to_numpy(),
-                                                          label=split["label"].to_numpy(),
-                                                          row=row_of[split["id"]].to_numpy())
-        self.objects["region"] = colour_region(self.objects["r_sdss"], self.objects["g_z"])
-
-    def subset(self, name: str) -> pd.DataFrame:
-        return self.objects[self.objects["subset"] == name]
-
-    def dataset(self, name: str, angles: list[float], *, border: str, greyscale: bool) -> RotatedCopies:
-        part = self.subset(name)
-        return RotatedCopies(self.images, part["row"].to_numpy(), part["label"].astype(int).to_numpy(), angles,
-                             border=border, greyscale=greyscale)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Training, scoring, figures
 
 
 def _lr_factor(recipe, step: int) -> float:
