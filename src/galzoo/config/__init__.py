@@ -8,14 +8,14 @@ One module per section of params.yaml, named after it (``data``, ``scale_study``
 the whole file and :mod:`.schema` the machinery: a dataclass is built from its mapping, then its ``check(key)``
 runs with the key it was read from; checks across sections are :meth:`Params.check`.
 """
-from galzoo.config.cnn_comparison import (ClassifierAugmentParams, ClassifierCropParams, ClassifierParams,
-                                          ClassifierRecipe, VisualizeParams)
+from galzoo.config.cnn_comparison import (CnnComparisonAugmentParams, CnnComparisonCropParams, CnnComparisonParams,
+                                          CnnComparisonRecipe, VisualizeParams)
 from galzoo.config.data import (DataParams, DownloadParams, FolderParams, GZ2Params, KaggleParams, PerseusDataParams,
                                 PerseusSdssParams, SyntheticParams)
-from galzoo.config.efficientnet import (EfficientNetCropParams, EfficientNetStudyParams, HeadParams,
+from galzoo.config.efficientnet import (EfficientNetCropParams, EfficientNetParams, HeadParams,
                                         KerasAugmentParams, PhasedRecipe)
 from galzoo.config.params import DEFAULT_PARAMS, Params, load_params
-from galzoo.config.perseus import PerseusRecipe, PerseusSelectionParams, PerseusStudyParams, RedFilterParams
+from galzoo.config.perseus import PerseusRecipe, PerseusSelectionParams, PerseusParams, RedFilterParams
 from galzoo.config.runtime import EvaluateParams, RuntimeParams
 from galzoo.config.scale_study import (AugmentParams, CropParams, Recipe, ScaleStudyParams, SgdRecipe,
                                        SplitParams)
@@ -23,10 +23,10 @@ from galzoo.config.schema import build as _build  # noqa: F401  (tests/sources b
 from galzoo.errors import ConfigError
 
 __all__ = [
-    "DEFAULT_PARAMS", "AugmentParams", "ClassifierAugmentParams", "ClassifierCropParams", "ClassifierParams",
-    "ClassifierRecipe", "ConfigError", "CropParams", "DataParams", "DownloadParams", "EfficientNetCropParams",
-    "EfficientNetStudyParams", "EvaluateParams", "FolderParams", "GZ2Params", "HeadParams", "KaggleParams",
+    "DEFAULT_PARAMS", "AugmentParams", "CnnComparisonAugmentParams", "CnnComparisonCropParams", "CnnComparisonParams",
+    "CnnComparisonRecipe", "ConfigError", "CropParams", "DataParams", "DownloadParams", "EfficientNetCropParams",
+    "EfficientNetParams", "EvaluateParams", "FolderParams", "GZ2Params", "HeadParams", "KaggleParams",
     "KerasAugmentParams", "Params", "PerseusDataParams", "PerseusRecipe", "PerseusSdssParams",
-    "PerseusSelectionParams", "PerseusStudyParams", "PhasedRecipe", "Recipe", "RedFilterParams", "RuntimeParams",
+    "PerseusSelectionParams", "PerseusParams", "PhasedRecipe", "Recipe", "RedFilterParams", "RuntimeParams",
     "ScaleStudyParams", "SgdRecipe", "SplitParams", "SyntheticParams", "VisualizeParams", "load_params",
 ]

@@ -10,7 +10,7 @@ from galzoo.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class ClassifierCropParams:
+class CnnComparisonCropParams:
     """The centre crop kept of each galaxy: ``source_side`` px of the original, stored at ``store_size`` px."""
 
     source_side: int
@@ -21,7 +21,7 @@ class ClassifierCropParams:
 
 
 @dataclass(frozen=True)
-class ClassifierAugmentParams:
+class CnnComparisonAugmentParams:
     train_sides: list[int]
     resize: int
     input_size: int
@@ -41,7 +41,7 @@ class ClassifierAugmentParams:
 
 
 @dataclass(frozen=True)
-class ClassifierRecipe(SgdRecipe):
+class CnnComparisonRecipe(SgdRecipe):
     lr_drop_iterations: list[int]
     lr_drop_factor: float
     iterations: int
@@ -68,12 +68,12 @@ class VisualizeParams:
 
 
 @dataclass(frozen=True)
-class ClassifierParams:
+class CnnComparisonParams:
     split: SplitParams
-    crop: ClassifierCropParams
-    augment: ClassifierAugmentParams
+    crop: CnnComparisonCropParams
+    augment: CnnComparisonAugmentParams
     test_sides: list[int]
-    recipe: ClassifierRecipe
+    recipe: CnnComparisonRecipe
     budgets: dict[str, dict[str, Any]]
     visualize: VisualizeParams = field(default_factory=VisualizeParams)
 
@@ -84,5 +84,5 @@ class ClassifierParams:
             raise ConfigError(f"{key}: crop sides {sides} must lie in [1, {key}.crop.source_side = "
                               f"{self.crop.source_side}], the stored centre crop")
 
-    def recipe_for(self, budget: str) -> ClassifierRecipe:
+    def recipe_for(self, budget: str) -> CnnComparisonRecipe:
         return apply_budget(self.recipe, self.budgets, budget, "cnn_comparison")

@@ -65,7 +65,7 @@ class PhasedRecipe:
 
 
 @dataclass(frozen=True)
-class EfficientNetStudyParams:
+class EfficientNetParams:
     split: SplitParams
     crop: EfficientNetCropParams
     pretrained: str

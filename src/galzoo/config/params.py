@@ -7,10 +7,10 @@ from typing import Any
 
 import yaml
 
-from galzoo.config.cnn_comparison import ClassifierParams
+from galzoo.config.cnn_comparison import CnnComparisonParams
 from galzoo.config.data import DataParams
-from galzoo.config.efficientnet import EfficientNetStudyParams
-from galzoo.config.perseus import PerseusStudyParams
+from galzoo.config.efficientnet import EfficientNetParams
+from galzoo.config.perseus import PerseusParams
 from galzoo.config.runtime import EvaluateParams, RuntimeParams
 from galzoo.config.scale_study import CropParams, ScaleStudyParams, SplitParams
 from galzoo.config.schema import build, join
@@ -29,9 +29,9 @@ class Params:
     crop: CropParams
     split: SplitParams
     scale_study: ScaleStudyParams
-    cnn_comparison: ClassifierParams
-    efficientnet: EfficientNetStudyParams
-    perseus: PerseusStudyParams
+    cnn_comparison: CnnComparisonParams
+    efficientnet: EfficientNetParams
+    perseus: PerseusParams
     evaluate: EvaluateParams = field(default_factory=EvaluateParams)
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 

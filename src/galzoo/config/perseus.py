@@ -61,7 +61,7 @@ class PerseusRecipe:
 
 
 @dataclass(frozen=True)
-class PerseusStudyParams:
+class PerseusParams:
     selection: PerseusSelectionParams
     split: SplitParams
     rotations_deg: list[float]

@@ -15,9 +15,7 @@ import simplejpeg
 from PIL import Image, ImageFile
 
 from galzoo.errors import DataError
-
-KAGGLE_IMAGE_SIZE = 424
-"""Side in pixels of every Galaxy Zoo Kaggle image (and of the synthetic ones that mimic them)."""
+from galzoo.sources import KAGGLE_IMAGE_SIZE  # the side read_rgb checks by default (the synthetic data mimic it)
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 """What Pillow raises for unreadable, truncated or malformed files (UnidentifiedImageError is an OSError)."""

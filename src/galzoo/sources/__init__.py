@@ -14,6 +14,8 @@ from galzoo.config import DataParams
 from galzoo.errors import ConfigError
 
 SOURCES = ("synthetic", "kaggle", "gz2", "folder", "perseus")
+KAGGLE_IMAGE_SIZE = 424
+"""The side of every published Galaxy Zoo cutout (Kaggle, Galaxy Zoo 2), in pixels."""
 
 
 def fetch_source(params: DataParams, out_dir: Path, *, perseus_r_max: float | None = None,
@@ -59,6 +61,4 @@ def fetch_source(params: DataParams, out_dir: Path, *, perseus_r_max: float | No
 def expected_image_size(source: str) -> int | None:
     """The side every image of ``source`` must have (the published sets are 424 px), or None: a user's
     folder may hold images of any size."""
-    from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE
-
     return None if source == "folder" else KAGGLE_IMAGE_SIZE

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from galzoo.config import ClassifierAugmentParams, Params
+from galzoo.config import CnnComparisonAugmentParams, Params
 from galzoo.errors import DataError
 from galzoo.evaluation.classification import HEADLINE, bootstrap_intervals, classification_scores, predict_views
 from galzoo.models import create_model
@@ -208,7 +208,7 @@ class MultiScaleViews(ModelInput):
     view per side in ``test_sides`` (``MultiScaleCrops.test_view``); the outputs are averaged over them."""
 
     kind: ClassVar[str] = "multiscale"
-    augment: ClassifierAugmentParams
+    augment: CnnComparisonAugmentParams
     source_side: int
     store_size: int
     test_sides: tuple[int, ...]
@@ -217,7 +217,7 @@ class MultiScaleViews(ModelInput):
     def from_metadata(cls, meta: dict, settings: dict) -> MultiScaleViews:
         if settings.get("whitening", "per_image") != "per_image":
             raise DataError(f"whitening {settings['whitening']!r}; galzoo predict knows 'per_image'")
-        return cls(ClassifierAugmentParams(**settings["augment"]), int(settings["source_side"]),
+        return cls(CnnComparisonAugmentParams(**settings["augment"]), int(settings["source_side"]),
                    int(settings["store_size"]), tuple(int(side) for side in settings["test_sides"]))
 
     def metadata(self) -> dict:

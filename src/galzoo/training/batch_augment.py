@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from galzoo.config import AugmentParams, ClassifierAugmentParams, KerasAugmentParams
+from galzoo.config import AugmentParams, CnnComparisonAugmentParams, KerasAugmentParams
 
 Params = dict[str, torch.Tensor]
 
@@ -263,7 +263,7 @@ class MultiScaleAugment:
     """``MultiScaleCrops.train_view`` for a batch: centre crop of random side S, resize, random crop,
     k x 90 degree rotation, horizontal flip, colour jitter, per-image whitening."""
 
-    def __init__(self, params: ClassifierAugmentParams, *, source_side: int, store_size: int,
+    def __init__(self, params: CnnComparisonAugmentParams, *, source_side: int, store_size: int,
                  device: torch.device | str):
         self.params, self.source_side, self.store_size = params, source_side, store_size
         low, high = params.train_sides

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import Subset
 
-from galzoo.config import ClassifierRecipe, PhasedRecipe, Recipe
+from galzoo.config import CnnComparisonRecipe, PhasedRecipe, Recipe
 from galzoo.errors import GalzooError
 from galzoo.progress import progress_bar
 from galzoo.training.device_data import ResidentImages, as_batches
@@ -419,7 +419,7 @@ class PhaseOutcome:
     stopped_early: bool
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe | ClassifierRecipe) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, recipe: Recipe | CnnComparisonRecipe) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                            nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
 
@@ -458,7 +458,7 @@ def fit(model: nn.Module, train_set, val_set, recipe: Recipe, *, device: torch.d
                    [row.images_per_second for row in log])
 
 
-def iteration_lr_factor(recipe: ClassifierRecipe, step: int) -> float:
+def iteration_lr_factor(recipe: CnnComparisonRecipe, step: int) -> float:
     """The lr of iteration ``step`` (1-based) as a fraction of ``recipe.lr``: a linear warm-up over the first
     ``warmup_iterations`` steps, times ``lr_drop_factor`` for every drop already passed."""
     warmup = min(1.0, step / recipe.warmup_iterations) if recipe.warmup_iterations > 0 else 1.0
@@ -466,7 +466,7 @@ def iteration_lr_factor(recipe: ClassifierRecipe, step: int) -> float:
     return warmup * recipe.lr_drop_factor ** drops
 
 
-def fit_iterations(model: nn.Module, train_set, recipe: ClassifierRecipe, *, loss_fn: nn.Module,
+def fit_iterations(model: nn.Module, train_set, recipe: CnnComparisonRecipe, *, loss_fn: nn.Module,
                    validate: Callable[[nn.Module], dict[str, float]], device: torch.device,
                    amp_dtype: torch.dtype | None, seed: int, live=None, progress: bool = True, label: str = "",
                    accel: Acceleration = Acceleration(),

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from galzoo.config import ClassifierAugmentParams
+from galzoo.config import CnnComparisonAugmentParams
 from galzoo.preprocess.crops import centre_crop
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
@@ -32,7 +32,7 @@ def whiten(image: np.ndarray) -> np.ndarray:
     return ((image - image.mean()) / std).astype(np.float32)
 
 
-def colour_jitter(image: np.ndarray, params: ClassifierAugmentParams, rng: np.random.Generator) -> np.ndarray:
+def colour_jitter(image: np.ndarray, params: CnnComparisonAugmentParams, rng: np.random.Generator) -> np.ndarray:
     """Brightness, saturation, hue and contrast changes (TensorFlow's ``distort_color`` order) on a float RGB
     image in [0, 1]; the result is clipped back to [0, 1]."""
     image = image + rng.uniform(-params.brightness, params.brightness)
@@ -50,7 +50,7 @@ def colour_jitter(image: np.ndarray, params: ClassifierAugmentParams, rng: np.ra
 class MultiScaleCrops:
     """The train and test views of one stored crop (uint8 ``store_size`` square), as float32 HWC arrays."""
 
-    def __init__(self, params: ClassifierAugmentParams, *, source_side: int, store_size: int):
+    def __init__(self, params: CnnComparisonAugmentParams, *, source_side: int, store_size: int):
         self.params, self.source_side, self.store_size = params, source_side, store_size
 
     def _crop_resize(self, stored: np.ndarray, side: int) -> np.ndarray:
