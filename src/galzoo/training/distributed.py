@@ -123,6 +123,7 @@ def distributed_session(device: torch.device) -> Iterator[tuple[Distributed, tor
                                   device_id=device if device.type == "cuda" else None)
     try:
         yield dist, device
+        torch_dist.barrier()  # leave together: a process that tears gloo down while rank 0 still writes can abort
     finally:
         torch_dist.destroy_process_group()
 
