@@ -65,6 +65,7 @@ def test_repro_writes_both_scores_for_all_three_scales(project):
         metrics = json.loads((root / "metrics" / "scale_study" / f"{scale}.json").read_text())
         assert metrics["deterministic"]["mse"] > 0 and metrics["nondeterministic"]["mse"] > 0
         assert len([k for k in metrics["deterministic"] if k.startswith("rmse_q")]) == 11
+        assert metrics["baseline"]["name"] == "training mean" and metrics["baseline"]["mse"] > 0
 
 
 def test_repro_writes_the_plots_and_a_report_with_the_paper_column(project):
@@ -81,7 +82,9 @@ def test_repro_trains_and_scores_the_default_classifier_with_intervals(project):
     counts = json.loads((root / "metrics" / "model" / "split_counts.json").read_text())
     assert all(n["test"] >= 1 and n["val"] >= 1 and n["train"] >= 1 for n in counts["classes"].values())
     metrics = json.loads((root / "metrics" / "model" / "test.json").read_text())
-    assert metrics["model"] == "dai_resnet26" and metrics["task"] == "gz2_5class"
+    assert metrics["model"] == yaml.safe_load((root / "params.yaml").read_text())["model"]
+    assert metrics["task"] == "gz2_5class"
+    assert metrics["baseline"]["name"] == "majority class" and 0 < metrics["baseline"]["accuracy"] < 1
     assert metrics["n_test"] == sum(n["test"] for n in counts["classes"].values())
     ci = metrics["ci95"]["accuracy"]
     assert ci["low"] <= metrics["accuracy"] <= ci["high"]

@@ -37,12 +37,12 @@ def _compare_real(args) -> None:
 
 
 def _report(args) -> None:
-    """The comparison tables (CNN comparison, vote-fraction RMSE, Perseus membership) from the DVC experiments
-    (or a saved ``dvc exp show --json``)."""
+    """One report of everything scored (the DAG's outputs in the workspace and every DVC experiment), or of one
+    study or task: Markdown on stdout and in a file, and a self-contained HTML page beside it."""
     import json
 
-    from galzoo.report import extract_run_plots, read_exp_show, render_comparison, runs_from_exp_show
-    from galzoo.studies import get_study, study_of_metrics
+    from galzoo.report import build_report, read_exp_show, report_paths, write_report
+    from galzoo.studies import get_study
 
     if args.study is not None:
         get_study(args.study)  # an unknown name is an error listing the studies
@@ -56,16 +56,11 @@ def _report(args) -> None:
             raise GalzooError(f"{args.exp_json}: not JSON ({exc}); expected the output of dvc exp show --json")
     else:
         exp_show = read_exp_show(args.repo)
-    runs = [r for r in runs_from_exp_show(exp_show) if (args.task is None or r.metrics["task"] == args.task)
-            and (args.study is None or study_of_metrics(r.metrics).name == args.study)]
-    text = render_comparison(runs)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    md_path, html_path = report_paths(args.out, args.repo, study=args.study, task=args.task)
+    text = build_report(args.repo, exp_show, md_path, study=args.study, task=args.task, plots_dir=args.plots_dir)
+    write_report(text, md_path, html_path)
     print(text)
-    if args.plots_dir:
-        for path in extract_run_plots(runs, args.plots_dir, args.repo):
-            print(path, file=sys.stderr)
+    print(f"written: {md_path} and {html_path} (every figure inlined: opens offline)", file=sys.stderr)
 
 
 def _predict(args) -> None:
@@ -97,15 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--limit", type=int, default=1000, help="images per folder to measure")
     compare.add_argument("--gallery", type=int, default=8, help="galaxies in the real crop gallery")
     compare.set_defaults(run=_compare_real)
-    report = commands.add_parser("report", help="the comparison tables (CNN comparison, vote-fraction RMSE, Perseus "
-                                                   "membership) from the DVC experiments")
-    report.add_argument("--study", help="only runs of this study: cnn_comparison, efficientnet or perseus "
+    report = commands.add_parser(
+        "report", help="one report of every study (workspace metrics and figures + every DVC experiment), beside "
+                       "the papers and the trivial baselines: Markdown + a self-contained HTML page",
+        description="Every score the project has, beside its paper's number and its trivial baseline, with the "
+                    "CNN comparison's paired-bootstrap significance and every figure. Writes Markdown and an HTML "
+                    "page with the figures inlined (opens offline); prints the Markdown.")
+    report.add_argument("--study", help="only this study: scale_study, cnn_comparison, efficientnet or perseus "
                                         "(default: every study)")
     report.add_argument("--task", help="only runs of this task (default: every task)")
     report.add_argument("--exp-json", type=Path, help="read a saved `dvc exp show --json` instead of running it")
     report.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")
-    report.add_argument("--out", type=Path, help="also write the markdown table to this file")
-    report.add_argument("--plots-dir", type=Path, help="copy every run's confusion and ROC PNGs into this folder")
+    report.add_argument("--out", type=Path,
+                        help="a folder for report.md + report.html (<study or task>.md + .html with a filter), or "
+                             "a .md file (its .html beside it); default: reports/ of --repo")
+    report.add_argument("--plots-dir", type=Path, help="also copy every run's figures (confusion and ROC PNGs, ...) "
+                                                       "into this folder (default: only experiments' figures, into "
+                                                       "figures/ beside the report)")
     report.set_defaults(run=_report)
     predict = commands.add_parser(
         "predict", help="score JPEG, PNG or FITS images with a trained model (preprocessing from the checkpoint)",

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from galzoo.config.scale_study import SgdRecipe, SplitParams
 from galzoo.config.schema import apply_budget, not_empty, pair, positives, require
 from galzoo.errors import ConfigError
+
+Imbalance = Literal["none", "weighted_loss", "balanced_sampling"]
+"""A classifier's remedy for classes of very different sizes (``galzoo.training.imbalance``); none = the papers'."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,7 @@ class CnnComparisonParams:
     recipe: CnnComparisonRecipe
     budgets: dict[str, dict[str, Any]]
     visualize: VisualizeParams = field(default_factory=VisualizeParams)
+    imbalance: Imbalance = "none"  # class-weighted loss or class-balanced batches; none = as the paper
 
     def check(self, key: str) -> None:
         not_empty(f"{key}.test_sides", self.test_sides, "one test crop side")

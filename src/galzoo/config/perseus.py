@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from galzoo.config.cnn_comparison import Imbalance
 from galzoo.config.scale_study import SplitParams
 from galzoo.config.schema import apply_budget, not_empty, positives, require
 from galzoo.errors import ConfigError
@@ -69,6 +70,7 @@ class PerseusParams:
     greyscale: bool
     recipe: PerseusRecipe
     budgets: dict[str, dict[str, Any]]
+    imbalance: Imbalance = "none"  # class-weighted loss or class-balanced batches; none = as the paper
 
     def check(self, key: str) -> None:
         not_empty(f"{key}.rotations_deg", self.rotations_deg, "one angle (0 = the image as it is)")

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from galzoo.config import Params
 
 
@@ -68,12 +70,15 @@ def build_centre_crop_store(params: Params, files: StageFiles, *, source_side: i
 @dataclass(frozen=True)
 class Run:
     """One finished experiment as ``galzoo report`` sees it: its test metrics (which describe themselves:
-    model, task, seed, budget) and its ``params.yaml`` as ``dvc exp show`` recorded it."""
+    model, task, seed, budget), its ``params.yaml`` as ``dvc exp show`` recorded it, and its per-galaxy test
+    predictions (``GalaxyID``, ``actual``, ``predicted``) where the report found them (None: not written by
+    that run's ``evaluate_model``), so that two models can be compared galaxy by galaxy."""
 
     rev: str
     name: str
     metrics: dict
     params: dict = field(default_factory=dict)
+    predictions: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 class Study(ABC):
@@ -127,3 +132,9 @@ class Study(ABC):
     def report(self, runs: list[Run]) -> list[str]:
         """Markdown lines: this study's table of ``runs`` beside its paper's numbers."""
         return []
+
+    def saved_run_params(self, counts: dict) -> dict:
+        """For a run saved without its experiment (``metrics/<folder>/<run>/``: ``test.json`` and the
+        ``split_counts.json`` of the same run), the params that :meth:`variant` reads, as far as the saved
+        split counts tell them ({} = they tell nothing)."""
+        return {}

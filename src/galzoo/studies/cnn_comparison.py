@@ -16,6 +16,7 @@ from torch import nn
 
 from galzoo.config import CnnComparisonAugmentParams, Params
 from galzoo.errors import DataError
+from galzoo.evaluation.baselines import majority_class_baseline
 from galzoo.evaluation.classification import HEADLINE, bootstrap_intervals, classification_scores, predict_views
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
@@ -25,11 +26,21 @@ from galzoo.preprocess.store import load_index
 from galzoo.splits import make_stratified_split, write_split
 from galzoo.studies.base import EVALUATE_FILES, PLOT_FILES, Run, StageFiles, Study, build_centre_crop_store
 from galzoo.studies.registry import register_study
-from galzoo.studies.tables import group_runs, paper_cell, std
+from galzoo.studies.tables import (
+    baseline_cell,
+    group_runs,
+    lower_bound_above_baseline_cell,
+    NOT_AVAILABLE,
+    majority_class_cell,
+    paper_cell,
+    significance_lines,
+    std,
+)
 from galzoo.tasks import class_counts, task_targets
 from galzoo.training.batch_augment import MultiScaleAugment
 from galzoo.training.data import LabelledStore
-from galzoo.training.device_data import DeviceBatches
+from galzoo.training.device_data import DeviceBatches, LoaderBatches
+from galzoo.training.imbalance import imbalance_remedy
 from galzoo.training.loop import fit_iterations
 from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, multiscale_test_views
 from galzoo.training.runtime import (
@@ -86,15 +97,20 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
         _, train_rows, train_labels = data.subsets["train"]
         _, val_rows, val_labels = data.subsets["val"]
         recipe = params.cnn_comparison.recipe_for(params.budget)
+        loss_fn, draw_weights = imbalance_remedy(params.cnn_comparison.imbalance, train_labels,
+                                                 data.task.num_outputs, device=device)
         if rt.data_path == "loader":
-            train_set = AugmentedCrops(data.images, train_rows, train_labels, crops)
+            train_set = LoaderBatches(AugmentedCrops(data.images, train_rows, train_labels, crops),
+                                      recipe.batch_size, seed=params.seed, device=device, dist=dist,
+                                      draw_weights=draw_weights)
         else:
             c = params.cnn_comparison
             augment = MultiScaleAugment(c.augment, source_side=c.crop.source_side, store_size=c.crop.store_size,
                                         device=device)
             train_set = DeviceBatches(data.images, train_rows, train_labels, augment, batch_size=recipe.batch_size,
                                       seed=params.seed, device=device, dist=dist,
-                                      resident_fraction=rt.resident_fraction, memory_format=rt.accel.memory_format)
+                                      resident_fraction=rt.resident_fraction, memory_format=rt.accel.memory_format,
+                                      draw_weights=draw_weights)
         val_views = multiscale_test_views(data.images, val_rows, crops, sides)
         val_labels = torch.as_tensor(val_labels)
         input_size = params.cnn_comparison.augment.input_size
@@ -113,10 +129,10 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
         if dist.is_main:
             print(f"{params.model} on {params.task}, {rt.describe()}: {len(train_rows)} train / {len(val_rows)} "
                   f"val galaxies, {recipe.iterations} iterations of {recipe.batch_size}, budget {params.budget}, "
-                  f"seed {params.seed}", file=sys.stderr)
+                  f"seed {params.seed}, imbalance remedy {params.cnn_comparison.imbalance}", file=sys.stderr)
         live_logger = partial(Live, str(live_dir), dvcyaml=False, save_dvc_exp=False, report=None)
         with main_process_only(dist, live_logger) as live:
-            fit_iterations(model, train_set, recipe, loss_fn=nn.CrossEntropyLoss(), validate=validate, device=device,
+            fit_iterations(model, train_set, recipe, loss_fn=loss_fn, validate=validate, device=device,
                            amp_dtype=amp, seed=params.seed, live=live, progress=progress, label=f"[{params.model}]",
                            accel=rt.accel)
         if dist.is_main:
@@ -126,7 +142,7 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
                 "scale": store_scale(params), "mean": None, "std": None,
                 "preprocessing": MultiScaleViews(params.cnn_comparison.augment, params.cnn_comparison.crop.source_side,
                                                  params.cnn_comparison.crop.store_size, tuple(sides)).metadata(),
-                "budget": params.budget, "seed": params.seed,
+                "budget": params.budget, "seed": params.seed, "imbalance": params.cnn_comparison.imbalance,
             })
 
 
@@ -155,6 +171,7 @@ def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split
         "n_test": int(len(labels)),
         **{k: v for k, v in scores.items() if k != "confusion_matrix"},
         "ci95": {k: {"low": low, "high": high} for k, (low, high) in intervals.items()},
+        "baseline": majority_class_baseline(data.subsets["train"][2], labels, names),
         "per_view_accuracy": {f"Q{side}": float((probs[:, i].argmax(1) == labels).mean())
                               for i, side in enumerate(sides)},
     }
@@ -165,8 +182,9 @@ def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split
                         sides=np.asarray(sides), class_names=np.asarray(names))
     predicted = averaged.argmax(axis=1)
     confusion_path.parent.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"actual": np.asarray(names)[labels], "predicted": np.asarray(names)[predicted]}).to_csv(
-        confusion_path, index=False)
+    # one row per test galaxy, named: the report pairs two models' answers galaxy by galaxy from this file
+    pd.DataFrame({"GalaxyID": ids, "actual": np.asarray(names)[labels],
+                  "predicted": np.asarray(names)[predicted]}).to_csv(confusion_path, index=False)
     return metrics
 
 
@@ -236,14 +254,19 @@ PAPER_KEYS = {"accuracy": "max_accuracy", "macro_precision": "precision", "macro
 """Our headline score -> the key of the paper's Table 7 value in :data:`galzoo.paper.CNN_COMPARISON`."""
 
 
+def _remedy_of(run: Run) -> str:
+    remedy = (run.params.get("cnn_comparison") or {}).get("imbalance", "none")
+    return "" if remedy == "none" else remedy.replace("_", " ")
+
+
 def summarise(runs: list[Run]) -> list[dict]:
     """Per (task, budget, model): the seeds, mean, std and maximum of each headline score, and the bootstrap
     interval of the best run (maximum accuracy, as the paper's maxima)."""
     rows = []
-    for (task, budget, model, _), members in group_runs(runs, lambda run: ""):
+    for (task, budget, model, remedy), members in group_runs(runs, _remedy_of):
         best = max(members, key=lambda r: r.metrics["accuracy"])
-        row = {"task": task, "budget": budget, "model": model, "seeds": [r.metrics["seed"] for r in members],
-               "n_test": best.metrics["n_test"], "best_rev": best.name}
+        row = {"task": task, "budget": budget, "model": model, "label": f"{model} ({remedy})" if remedy else model, "seeds": [r.metrics["seed"] for r in members],
+               "n_test": best.metrics["n_test"], "best_rev": best.name, "runs": members}
         for key in HEADLINE:
             values = np.array([r.metrics[key] for r in members], np.float64)
             row[key] = {"mean": float(values.mean()), "std": std(values), "max": float(values.max()),
@@ -251,6 +274,12 @@ def summarise(runs: list[Run]) -> list[dict]:
                         "best": float(best.metrics[key])}
         rows.append(row)
     return rows
+
+
+def _majority_cell(members: list[Run]) -> str:
+    """Accuracy (%) of always answering the training split's majority class, and that class."""
+    accuracy = baseline_cell(members, "accuracy", 2, scale=100)
+    return accuracy if accuracy == NOT_AVAILABLE else f"{accuracy} ({majority_class_cell(members)})"
 
 
 class CnnComparison(Study):
@@ -279,15 +308,23 @@ class CnnComparison(Study):
     def plot(self, params: Params, files: StageFiles) -> list[Path]:
         return plot_classifier(params, **files.kwargs(*PLOT_FILES))
 
+    def variant(self, run: Run) -> str:
+        """The class-imbalance remedy (``weighted loss``, ``balanced sampling``) when the run trained with one."""
+        return _remedy_of(run)
+
     def summary(self, metrics: dict) -> str:
         low, high = metrics["ci95"]["accuracy"]["low"], metrics["ci95"]["accuracy"]["high"]
+        baseline = metrics.get("baseline")
+        beside = (f" (majority class {baseline['class']!r}: accuracy {baseline['accuracy']:.4f}, macro F1 "
+                  f"{baseline['macro_f1']:.4f})" if baseline else "")
         return (f"{metrics['model']} on {metrics['task']}: accuracy {metrics['accuracy']:.4f} [{low:.4f}, "
                 f"{high:.4f}], macro F1 {metrics['macro_f1']:.4f}, AUC {metrics['auc']:.4f} on "
-                f"{metrics['n_test']} test galaxies")
+                f"{metrics['n_test']} test galaxies{beside}")
 
     def report(self, runs: list[Run]) -> list[str]:
-        """Our scores (mean ± std over seeds, maximum, 95% bootstrap CI of the best run) beside the paper's,
-        one table per task and budget."""
+        """Our scores (mean ± std over seeds, maximum, 95% bootstrap CI of the best run) beside the paper's and
+        the majority class's, one table per task and budget, then whether the differences between models
+        (and against the majority class) are more than test-set luck."""
         rows = summarise(runs)
         lines = ["# The CNN comparison", ""] if rows else []
         for task, budget in sorted({(r["task"], r["budget"]) for r in rows}):
@@ -298,18 +335,24 @@ class CnnComparison(Study):
                       "95% percentile-bootstrap interval (test galaxies resampled) of the run with the maximum "
                       f"accuracy. Paper: {CNN_COMPARISON_SOURCE}; its Table 7 maxima are also over single test "
                       "scales.", "",
+                      "Baseline: always the training split's majority class (mean over seeds); the last column "
+                      "says whether each run's 95% interval of accuracy lies above it (n/a: the metrics predate "
+                      "the baseline, re-run evaluate_model).", "",
                       "| model | seeds | accuracy % mean ± std | accuracy % max [95% CI] | paper mean (T6) | "
-                      "paper max (T7) |", "|---|---|---|---|---|---|"]
+                      "paper max (T7) | majority class % | 95% CI above the majority class |",
+                      "|---|---|---|---|---|---|---|---|"]
             for r in group:
                 paper = CNN_COMPARISON.get(r["model"], {})
                 a = r["accuracy"]
-                lines.append(f"| {r['model']} | {', '.join(map(str, r['seeds']))} | {100 * a['mean']:.2f} ± "
+                lines.append(f"| {r['label']} | {', '.join(map(str, r['seeds']))} | {100 * a['mean']:.2f} ± "
                              f"{100 * a['std']:.2f} | {100 * a['max']:.2f} [{100 * a['best_ci'][0]:.1f}, "
                              f"{100 * a['best_ci'][1]:.1f}] | {paper_cell(paper, 'mean_accuracy', 2)} | "
-                             f"{paper_cell(paper, 'max_accuracy', 2)} |")
+                             f"{paper_cell(paper, 'max_accuracy', 2)} | {_majority_cell(r['runs'])} | "
+                             f"{lower_bound_above_baseline_cell(r['runs'])} |")
             lines += ["", "Macro-averaged precision, recall, F1 and one-vs-rest AUC: ours as mean ± std / max "
-                      "[95% CI of the best run], paper Table 7 in brackets.", "",
-                      "| model | precision | recall | F1 | AUC |", "|---|---|---|---|---|"]
+                      "[95% CI of the best run], paper Table 7 in brackets; the majority class's macro F1 beside "
+                      "(its AUC is 0.5: a constant score ranks nothing).", "",
+                      "| model | precision | recall | F1 | AUC | majority class F1 |", "|---|---|---|---|---|---|"]
             for r in group:
                 paper = CNN_COMPARISON.get(r["model"], {})
                 cells = []
@@ -317,8 +360,11 @@ class CnnComparison(Study):
                     s = r[key]
                     cells.append(f"{s['mean']:.3f} ± {s['std']:.3f} / {s['max']:.3f} [{s['best_ci'][0]:.3f}, "
                                  f"{s['best_ci'][1]:.3f}] ({paper_cell(paper, PAPER_KEYS[key], 4)})")
-                lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
-            lines.append("")
+                cells.append(baseline_cell(r["runs"], "macro_f1", 3))
+                lines.append(f"| {r['label']} | " + " | ".join(cells) + " |")
+            ranked = sorted(group, key=lambda r: -r["accuracy"]["mean"])
+            lines += ["", f"### Task {task}, budget {budget}: are the differences real?", "",
+                      *significance_lines([(r["label"], r["runs"]) for r in ranked])]
         return lines
 
 

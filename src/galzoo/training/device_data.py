@@ -11,8 +11,9 @@ Loader path (``runtime.data_path: loader``): the DataLoader over a per-sample Da
 OpenCV on the CPU), exactly as the committed results were produced.
 
 Both are iterables of ``(x, y)`` batches with ``len()`` = batches per pass, each pass in a new order drawn
-from the seed; with several processes each yields its share of every global batch, so that together they
-compute exactly the batches one process would.
+from the seed (or, given ``draw_weights``, as many samples drawn with replacement in proportion to them: the
+class-balanced batches of ``imbalance``); with several processes each yields its share of every global batch,
+so that together they compute exactly the batches one process would.
 """
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
+from torch.utils.data import (BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler,
+                              WeightedRandomSampler)
 
 from galzoo.errors import GalzooError
 from galzoo.training.distributed import SINGLE_PROCESS, Distributed
@@ -77,7 +79,8 @@ def as_target_tensor(targets: np.ndarray) -> torch.Tensor:
 class DeviceBatches:
     """Shuffled, augmented full batches of ``images[rows]`` drawn on ``device``: the device-resident path.
 
-    Every pass draws a permutation from a CPU generator seeded with ``seed`` and the augmentation from a
+    Every pass draws a permutation from a CPU generator seeded with ``seed`` (with ``draw_weights``: as many
+    samples, with replacement, sample i in proportion to ``draw_weights[i]``) and the augmentation from a
     generator on ``device`` seeded with ``seed``, so a run is reproducible from the seed. Batches are
     augmented ``bulk_batches`` at a time (one call for many batches: on a GPU a batch of 16 small images is
     otherwise all kernel-launch overhead). With several processes all draw the same permutation and the
@@ -88,10 +91,11 @@ class DeviceBatches:
     def __init__(self, images: np.ndarray, rows: np.ndarray, targets: np.ndarray, augment, *, batch_size: int,
                  seed: int, device: torch.device, dist: Distributed = SINGLE_PROCESS,
                  resident_fraction: float = 0.5, memory_format: torch.memory_format = torch.contiguous_format,
-                 shuffle: bool = True):
+                 shuffle: bool = True, draw_weights: torch.Tensor | None = None):
         rows = np.asarray(rows)
         if len(rows) != len(targets):
             raise ValueError(f"{len(rows)} rows but {len(targets)} targets")
+        self.draw_weights = _checked_draw_weights(draw_weights, len(rows), shuffle)
         if len(rows) < batch_size:
             raise GalzooError(f"the training split has {len(rows)} images, fewer than one batch of {batch_size}")
         self.images, self.rows, self.augment, self.device, self.dist = images, rows, augment, device, dist
@@ -113,8 +117,13 @@ class DeviceBatches:
         return len(self.rows) // self.batch_size
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = (torch.randperm(len(self.rows), generator=self.order) if self.order is not None
-                 else torch.arange(len(self.rows)))[:len(self) * self.batch_size]
+        if self.draw_weights is not None:  # as WeightedRandomSampler draws on the loader path
+            order = torch.multinomial(self.draw_weights, len(self.rows), replacement=True, generator=self.order)
+        elif self.order is not None:
+            order = torch.randperm(len(self.rows), generator=self.order)
+        else:
+            order = torch.arange(len(self.rows))
+        order = order[:len(self) * self.batch_size]
         share = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
         local = order.view(len(self), self.batch_size)[:, share]  # batches x this process's share
         bulks = [local[start:start + self.bulk_batches] for start in range(0, len(self), self.bulk_batches)]
@@ -178,12 +187,18 @@ class LoaderBatches:
 
     One process iterates the plain shuffled DataLoader the committed results were trained with. Several
     processes each draw that same order (the same generator) and load their contiguous share of each batch.
+    With ``draw_weights`` each pass draws ``len(dataset)`` samples with replacement, sample i in proportion
+    to ``draw_weights[i]``, from that same generator.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, *, seed: int, device: torch.device,
-                 dist: Distributed = SINGLE_PROCESS, shuffle: bool = True):
+                 dist: Distributed = SINGLE_PROCESS, shuffle: bool = True, draw_weights: torch.Tensor | None = None):
         generator = torch.Generator().manual_seed(seed)
-        order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
+        self.draw_weights = draw_weights = _checked_draw_weights(draw_weights, len(dataset), shuffle)
+        if draw_weights is not None:
+            order = WeightedRandomSampler(draw_weights, len(dataset), replacement=True, generator=generator)
+        else:
+            order = RandomSampler(dataset, generator=generator) if shuffle else SequentialSampler(dataset)
         batches = BatchSampler(order, batch_size, drop_last=True)
         self.loader = DataLoader(dataset, batch_sampler=ShareOfEachBatch(batches, dist), generator=generator,
                                  pin_memory=device.type == "cuda")
@@ -195,6 +210,18 @@ class LoaderBatches:
 
     def __iter__(self):
         return iter(self.loader)
+
+
+def _checked_draw_weights(draw_weights: torch.Tensor | None, n: int, shuffle: bool) -> torch.Tensor | None:
+    """``draw_weights`` as float64 (the dtype WeightedRandomSampler draws with, so both paths draw alike)."""
+    if draw_weights is None:
+        return None
+    if not shuffle:
+        raise ValueError("draw_weights draw a random order: they cannot be combined with shuffle=False")
+    draw_weights = torch.as_tensor(draw_weights, dtype=torch.float64)
+    if draw_weights.shape != (n,):
+        raise ValueError(f"{tuple(draw_weights.shape)} draw weights for {n} samples")
+    return draw_weights
 
 
 class ShareOfEachBatch(Sampler[list[int]]):

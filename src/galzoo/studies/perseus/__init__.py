@@ -32,6 +32,7 @@ from torch import nn
 
 from galzoo.config import Params
 from galzoo.errors import DataError
+from galzoo.evaluation.baselines import majority_class_baseline
 from galzoo.evaluation.classification import bootstrap_intervals, classification_scores
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
@@ -44,9 +45,10 @@ from galzoo.studies.perseus.pixels import (RED_SEQUENCE_INTERCEPTS, RED_SEQUENCE
 from galzoo.studies.perseus.selection import TASK, split_perseus
 from galzoo.studies.perseus.store import build_perseus_store
 from galzoo.studies.registry import register_study
-from galzoo.studies.tables import group_runs, seeds_cell, std
+from galzoo.studies.tables import baseline_cell, group_runs, seeds_cell, std
 from galzoo.tasks import PERSEUS_CLASS_NAMES
-from galzoo.training.device_data import as_batches
+from galzoo.training.device_data import LoaderBatches
+from galzoo.training.imbalance import imbalance_remedy
 from galzoo.training.inference import DatasetBatches, predict_batches
 from galzoo.training.loop import EarlyStopping, Epochs, LrSchedule, train
 from galzoo.training.runtime import (TrainingRuntime, autocast_dtype, configure_threads, main_process_only,
@@ -94,17 +96,20 @@ def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
         rt.seed_per_process(params.seed)
         optimizer = torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                                     weight_decay=recipe.weight_decay)
-        batches = as_batches(train_set, recipe.batch_size, seed=params.seed, device=rt.device, dist=rt.dist)
+        copy_labels = np.repeat(train_set.labels.numpy(), len(train_set.angles))  # object-major, as the copies
+        loss_fn, draw_weights = imbalance_remedy(s.imbalance, copy_labels, len(PERSEUS_CLASS_NAMES), device=rt.device)
+        batches = LoaderBatches(train_set, recipe.batch_size, seed=params.seed, device=rt.device, dist=rt.dist,
+                                draw_weights=draw_weights)
         schedule = LrSchedule.per_step(optimizer, lambda done: _lr_factor(recipe, done))
         stopping = EarlyStopping("loss", recipe.early_stop_patience, restore_best=recipe.restore_best)
         if rt.dist.is_main:
             print(f"{params.model} on {TASK}, {rt.describe()}: {len(data.subset('train'))} train / "
                   f"{len(data.subset('val'))} val objects x {len(s.rotations_deg)} rotations, {recipe.input_size} px "
                   f"{'grey' if s.greyscale else 'RGB'}, {recipe.epochs} epochs of {len(batches)} batches of "
-                  f"{recipe.batch_size}, budget {params.budget}", file=sys.stderr)
+                  f"{recipe.batch_size}, budget {params.budget}, imbalance remedy {s.imbalance}", file=sys.stderr)
         with main_process_only(rt.dist, lambda: Live(str(live_dir), dvcyaml=False, save_dvc_exp=False,
                                                      report=None)) as live:
-            log = train(model, batches, optimizer, nn.CrossEntropyLoss(), length=Epochs(recipe.epochs),
+            log = train(model, batches, optimizer, loss_fn, length=Epochs(recipe.epochs),
                         validate=validate, fix="lower perseus.recipe.lr", schedule=schedule, stopping=stopping,
                         device=rt.device, amp_dtype=rt.amp_dtype, accel=rt.accel, live=live, progress=progress,
                         label=f"[{params.model}]")
@@ -115,7 +120,7 @@ def train_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_path:
                 "scale": None, "mean": None, "std": None,
                 "preprocessing": ResizeCutout(recipe.input_size, s.greyscale, 1 / 255).metadata(),
                 "budget": params.budget, "seed": params.seed, "greyscale": s.greyscale,
-                "rotations_deg": list(s.rotations_deg), "border": s.border,
+                "rotations_deg": list(s.rotations_deg), "border": s.border, "imbalance": s.imbalance,
                 "epoch": stopping.best_at if recipe.restore_best else len(log), "val_loss": stopping.best,
             })
 
@@ -190,6 +195,8 @@ def evaluate_perseus(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
         "accuracy": per_image.get("accuracy"), "macro_f1": per_image.get("macro_f1"),
         "member_f1": per_image.get("member_f1"),
         "independent_accuracy": _scores(independent_labels, independent_probs).get("accuracy"),
+        "baseline": majority_class_baseline(data.subset("train")["label"].to_numpy().astype(int), test_labels,
+                                            tuple(PERSEUS_CLASS_NAMES)) if len(test) else None,
         "test_images": per_image,
         "test_objects": {**_scores(test_labels, per_object_probs),
                          "ci95": {k: {"low": lo, "high": hi} for k, (lo, hi) in intervals.items()}},
@@ -301,30 +308,44 @@ class PerseusStudy(Study):
         independent = metrics["independent"]
         beside = (f"independent accuracy {independent['accuracy']:.3f} on {independent['n']} objects"
                   if independent["n"] else "no independent objects")
+        baseline = metrics.get("baseline")
+        majority = f", majority class {baseline['accuracy']:.3f}" if baseline else ""
         return (f"{metrics['model']} on {TASK} ({'grey' if metrics['greyscale'] else 'colour'}): test accuracy "
                 f"{metrics['accuracy']:.3f} over {metrics['test_images']['n']} images (paper "
-                f"{PERSEUS['test_accuracy']}), member F1 {metrics['member_f1']:.3f}, macro F1 "
+                f"{PERSEUS['test_accuracy']}{majority}), member F1 {metrics['member_f1']:.3f}, macro F1 "
                 f"{metrics['macro_f1']:.3f}; {beside} (paper {PERSEUS['independent_accuracy']})")
 
     def variant(self, run: Run) -> str:
         """``colour`` or ``greyscale`` (the paper's ablation), with ``, no spectroscopic additions`` when the
-        experiment switched them off (its independent set is then not empty)."""
+        experiment switched them off (its independent set is then not empty), and with the imbalance remedy
+        (``, balanced sampling``) when it trained with one."""
         colour = "greyscale" if run.metrics.get("greyscale") else "colour"
-        selection = (run.params.get(self.name) or {}).get("selection") or {}
-        return f"{colour}, no spectroscopic additions" if selection.get("spec_additions") is False else colour
+        section = run.params.get(self.name) or {}
+        selection = section.get("selection") or {}
+        label = f"{colour}, no spectroscopic additions" if selection.get("spec_additions") is False else colour
+        remedy = section.get("imbalance", "none")
+        return label if remedy == "none" else f"{label}, {remedy.replace('_', ' ')}"
+
+    def saved_run_params(self, counts: dict) -> dict:
+        """Whether the saved run added the spectroscopic objects: its selection counts have that step only then
+        (``selection.select_objects``); greyscale is in its metrics already."""
+        steps = {step.get("step") for step in counts.get("selection") or []}
+        return {self.name: {"selection": {"spec_additions": "spectroscopic additions" in steps}}}
 
     def report(self, runs: list[Run]) -> list[str]:
-        """Pruitt's headline scores, ours (mean ± std over seeds) beside the paper's, colour and greyscale as
-        separate rows."""
+        """Pruitt's headline scores, ours (mean ± std over seeds) beside the paper's and the test split's majority
+        class's, colour and greyscale as separate rows."""
         if not runs:
             return []
         lines = ["# Perseus cluster membership (Pruitt 2024)", "",
                  "Test split: every rotated copy of a test object counts as an image, as the paper's table 2. "
                  "Independent set: spectroscopic objects with a cutout that are not training objects, unrotated. "
-                 f"Paper: {PERSEUS_SOURCE}.", "",
+                 f"Paper: {PERSEUS_SOURCE}. Baseline: always the training split's majority class, on the test "
+                 "split (mean over seeds; n/a: the metrics predate it, re-run evaluate_model).", "",
                  "| model | input | budget | seeds | test images | test accuracy | test macro F1 | test member F1 | "
-                 "independent objects | independent accuracy | independent member F1 | independent macro F1 |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                 "independent objects | independent accuracy | independent member F1 | independent macro F1 | "
+                 "majority class test accuracy | majority class test macro F1 |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
         def cell(members: list[Run], part: str, key: str) -> str:
             values = np.array([r.metrics[part].get(key, np.nan) for r in members], np.float64)
@@ -339,11 +360,12 @@ class PerseusStudy(Study):
                 f"{m['test_images']['n']} | {cell(members, 'test_images', 'accuracy')} | "
                 f"{cell(members, 'test_images', 'macro_f1')} | {cell(members, 'test_images', 'member_f1')} | "
                 f"{m['independent']['n']} | {cell(members, 'independent', 'accuracy')} | "
-                f"{cell(members, 'independent', 'member_f1')} | {cell(members, 'independent', 'macro_f1')} |")
+                f"{cell(members, 'independent', 'member_f1')} | {cell(members, 'independent', 'macro_f1')} | "
+                f"{baseline_cell(members, 'accuracy', 3)} | {baseline_cell(members, 'macro_f1', 3)} |")
         p = PERSEUS
         lines += [f"| paper (ResNet-50) | 200 px colour | 200 epochs | — | 1,840 | {p['test_accuracy']:.2f} | "
                   f"{p['test_macro_f1']:.2f} | {p['test_member_f1']:.2f} | 335 | {p['independent_accuracy']:.2f} | "
-                  f"{p['independent_member_f1']:.2f} | {p['independent_macro_f1']:.2f} |", ""]
+                  f"{p['independent_member_f1']:.2f} | {p['independent_macro_f1']:.2f} | — | — |", ""]
         return lines
 
 

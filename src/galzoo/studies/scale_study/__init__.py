@@ -14,6 +14,7 @@ import pandas as pd
 from galzoo.config import Params
 from galzoo.dataset import open_raw_dataset
 from galzoo.errors import DataError
+from galzoo.evaluation.baselines import training_mean_baseline
 from galzoo.evaluation.regression import predict, regression_scores
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
@@ -127,7 +128,8 @@ def evaluate_scale(params: Params, scale: str, *, crops_dir: Path, raw_dir: Path
         passes.append(regression_scores(noisy_pred, true))
     nondeterministic = {k: float(np.mean([s[k] for s in passes])) for k in ("mse", "rmse")}
     metrics = {"model": meta["model"], "scale": scale, "n_test": int(len(true)),
-               "deterministic": deterministic, "nondeterministic": nondeterministic}
+               "deterministic": deterministic, "nondeterministic": nondeterministic,
+               "baseline": training_mean_baseline(data.subsets["train"][2], true)}
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     predictions_path.parent.mkdir(parents=True, exist_ok=True)

@@ -108,6 +108,51 @@ def render_report(metrics_dir: Path, train_logs: Path, predictions_dir: Path, sc
     return "\n".join(lines)
 
 
+def scale_metrics_in(metrics_dir: Path) -> dict[str, dict]:
+    """Every scale's test metrics in ``metrics_dir`` (``<scale>.json``), the paper's scales first, in its order."""
+    found = {path.stem: path for path in Path(metrics_dir).glob("*.json")}
+    order = [s for s in paper.SCALE_STUDY if s in found] + sorted(set(found) - set(paper.SCALE_STUDY))
+    return read_scale_metrics(metrics_dir, order) if order else {}
+
+
+def baseline_table(metrics: dict[str, dict]) -> pd.DataFrame:
+    """One row per scale: the test MSE beside the paper's and beside predicting the training split's mean
+    vote fractions for every galaxy (n/a: the metrics predate the baseline; re-run evaluate_scale)."""
+    rows = []
+    for scale, m in metrics.items():
+        baseline = m.get("baseline") or {}
+        rows.append({
+            "scale": scale, "model": m["model"], "test galaxies": m["n_test"],
+            "test MSE, deterministic": m["deterministic"]["mse"],
+            "paper": paper.SCALE_STUDY.get(scale, {}).get("deterministic_mse", math.nan),
+            "training-mean MSE": baseline.get("mse", "n/a"),
+            "test MSE, non-deterministic": m["nondeterministic"]["mse"],
+            "test RMSE, deterministic": m["deterministic"]["rmse"],
+            "training-mean RMSE": baseline.get("rmse", "n/a"),
+        })
+    return pd.DataFrame(rows)
+
+
+def workspace_section(metrics_dir: Path) -> list[str]:
+    """Markdown lines for ``galzoo report``: the scale study from its test metrics alone (the DAG's
+    ``metrics/report.md`` adds the validation MSE per epoch and the paired bootstrap, from the training logs and
+    test predictions, which a clone without the DVC cache lacks). [] when no scale has metrics."""
+    metrics = scale_metrics_in(metrics_dir)
+    if not metrics:
+        return []
+    return [
+        "# How important is scale? (Kabani & El-Sakka 2016)", "",
+        f"`{metrics_dir}/`: one model per input scale, scored on the same test galaxies. Paper: "
+        f"{paper.SCALE_STUDY_SOURCE}. Deterministic = dropout off, no augmentation; non-deterministic = dropout "
+        "and augmentation on. Baseline: every test galaxy predicted as the training split's mean vote fractions. "
+        "The DAG's own report, `metrics/report.md`, adds the validation curves and a paired bootstrap between "
+        "the scales.", "",
+        _markdown(baseline_table(metrics)), "",
+        "## Test RMSE per question (deterministic)", "",
+        _markdown(per_question_table(metrics)), "",
+    ]
+
+
 def _markdown(frame: pd.DataFrame) -> str:
     """A GitHub table without the optional ``tabulate`` dependency; floats with 4 significant digits."""
     def cell(value) -> str:
