@@ -1,10 +1,10 @@
-"""Learning curve of one model on the DAG's task data: validation score against CPU wall-clock time.
+"""Learning curve of one classifier on the DAG's task data: validation accuracy against CPU training time.
 
 Trains ``model`` with the current params.yaml plus ``--set key=value`` overrides (as ``dvc exp run -S``),
 reading the DAG's own task store and split (run ``dvc repro split_task`` first, with the same ``model`` /
-``task`` / ``data``), then scores the test split. Prints one row per validation point (iteration, seconds since
-the start, validation accuracy and loss) and the test scores: the figures behind the ``embedded`` budgets in
-params.yaml. Not a test: times depend on the machine and its other load.
+``task`` / ``data``), then scores the test split. Prints one row per validation point (iteration, time spent
+in training steps so far, validation accuracy and loss) and the test scores: the figures behind the
+``embedded`` budgets in params.yaml. Not a test: times depend on the machine and its other load.
 
     python benchmarks/learning_curve.py --set model=kabani_maxout \\
         --set cnn_comparison.budgets.embedded.iterations=600 --set cnn_comparison.budgets.embedded.eval_every=50
@@ -41,6 +41,11 @@ def read_curve(live_dir: Path) -> pd.DataFrame:
     return pd.concat(frames, axis=1)
 
 
+def recipe_batch_size(params) -> int:
+    """The batch size the run trained with (the budget's, for the classifier recipe)."""
+    return params.cnn_comparison.recipe_for(params.budget).batch_size
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", dest="overrides", type=parse_override, action="append", default=[],
@@ -62,8 +67,10 @@ def main() -> None:
         train_s = time.time() - start
         curve = read_curve(files.live)
         scores = study.evaluate(params, files)
-    # training runs at a steady rate, so a step's time is its share of the total (validation included)
-    curve["seconds"] = curve.index / curve.index.max() * train_s
+    # time spent in training steps up to each point, from the rate logged over each interval (validation
+    # excluded): unlike wall-clock shares it stays right when other load comes and goes during the run
+    steps = pd.Series(curve.index, index=curve.index).diff().fillna(curve.index[0])
+    curve["train_seconds"] = (steps * recipe_batch_size(params) / curve["images_per_second"]).cumsum()
     print(curve.to_string(float_format=lambda v: f"{v:.4f}"))
     headline = {k: v for k, v in scores.items() if isinstance(v, (int, float, str))}
     print(f"training: {train_s:.0f} s; test: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
