@@ -238,6 +238,21 @@ def test_test_sets_that_do_not_match_are_an_error_naming_both_runs(project, caps
                      r"scored on the same test galaxies \(40 only in", capsys.readouterr().err)
 
 
+def test_a_run_scored_before_the_per_galaxy_ids_counts_as_having_no_predictions(project):
+    root, committed = project  # its confusion file has the older layout: actual,predicted without GalaxyID
+    committed[(ALEXNET, report.TEST_PREDICTIONS)] = b"actual,predicted\nspiral,spiral\n"
+    assert main(["report"]) == 0
+    text = (root / "reports/report.md").read_text()
+    assert "no per-galaxy predictions (re-run evaluate_model): alexnet seed 2016 (exp-alex)" in text
+
+
+def test_a_per_galaxy_file_with_neither_layout_is_an_error_naming_it(project, capsys):
+    root, committed = project
+    committed[(ALEXNET, report.TEST_PREDICTIONS)] = b"galaxy,answer\n1,spiral\n"
+    assert main(["report"]) == 1
+    assert "exp-alex:plots/model_confusion.csv: missing column(s) GalaxyID" in capsys.readouterr().err
+
+
 def test_an_empty_project_is_a_clear_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(report, "read_exp_show", lambda repo: [])
     monkeypatch.chdir(tmp_path)

@@ -174,7 +174,7 @@ def with_predictions(run: Run, repo: Path) -> Run:
     text = _git_show(repo, run.rev, TEST_PREDICTIONS)
     if text is None:
         return run
-    return dataclasses.replace(run, predictions=read_predictions(text.decode(), f"{run.name}:{TEST_PREDICTIONS}"))
+    return dataclasses.replace(run, predictions=_per_galaxy(text.decode(), f"{run.name}:{TEST_PREDICTIONS}"))
 
 
 def collect_runs(*sources: list[Run]) -> list[Run]:
@@ -195,7 +195,16 @@ def _read_json(path: Path) -> dict:
 
 
 def _predictions_file(path: Path) -> pd.DataFrame | None:
-    return read_predictions(path.read_text(), str(path)) if path.is_file() else None
+    return _per_galaxy(path.read_text(), str(path)) if path.is_file() else None
+
+
+def _per_galaxy(text: str, source: str) -> pd.DataFrame | None:
+    """A run's per-galaxy predictions, or None for the file's older layout (``actual,predicted``, written
+    before the GalaxyID column existed): such a run is listed as having none, not refused."""
+    header = text.split("\n", 1)[0].strip().split(",")
+    if "GalaxyID" not in header and {"actual", "predicted"} <= set(header):
+        return None
+    return read_predictions(text, source)
 
 
 def describe(run: Run) -> str:
