@@ -59,16 +59,16 @@ def test_the_embedded_budget_only_shortens_the_schedule():
     ("scale_study.model", "resnet9", "scale_study.model: unknown model .resnet9."),
     ("task", "gz3_7class", "task: unknown task .gz3_7class."),
     ("efficientnet.head.dropout", 1.0, r"efficientnet.head.dropout: expected a probability in \[0, 1\)"),
-    ("efficientnet.budgets.embedded.head_epochs", -1, "efficientnet.recipe.head_epochs: expected 0 or more"),
-    ("cnn_comparison.crop.store_size", 0, "cnn_comparison.crop.store_size: expected a positive number"),
+    ("efficientnet.budgets.embedded.head_epochs", -1, "efficientnet.budgets.embedded.head_epochs: expected 0 or more"),
+    ("cnn_comparison.crop.store_size", 0, "cnn_comparison.crop.store_size: expected a positive integer"),
     ("cnn_comparison.budgets.embedded.iterations", "many", "cnn_comparison.budgets.embedded.iterations: expected int"),
     ("cnn_comparison.augment.train_sides", [240, 170], r"cnn_comparison.augment.train_sides: expected \[low, high\]"),
     ("cnn_comparison.test_sides", [180, 300], r"crop sides .* must lie in \[1, cnn_comparison.crop.source_side"),
     ("cnn_comparison.budgets.embedded.clip_grad_norm", -1.0,
-     "cnn_comparison.recipe.clip_grad_norm: expected 0 \\(off\\)"),
+     "cnn_comparison.budgets.embedded.clip_grad_norm: expected 0 \\(off\\)"),
     ("cnn_comparison.recipe.momentun", 0.9, "cnn_comparison.recipe.momentun: unknown key"),
     ("scale_study.recipe.lr", "fast", "scale_study.recipe.lr: expected a number"),
-    ("scale_study.recipe.batch_size", 0, "scale_study.recipe.batch_size: expected a positive number"),
+    ("scale_study.recipe.batch_size", 0, "scale_study.recipe.batch_size: expected a positive integer"),
     ("split.test_fraction", 1.5, "split.test_fraction: expected a fraction"),
     ("runtime.device", "tpu", "runtime.device: expected one of"),
     ("scale_study.recipe.epochs", KeyError, "scale_study.recipe.epochs: missing"),
@@ -120,14 +120,14 @@ SHIPPED = load_params(REPO_ROOT / "params.yaml")
     (SHIPPED.data.download, {"retries": -1}, r"\.retries: expected 0 or more"),
     (SHIPPED.crop, {"scales": ["centre128"]}, r"\.scales\[0\]: unknown scale 'centre128'"),  # scale_study
     (SHIPPED.split, {"val_fraction": 0.0}, r"\.val_fraction: expected a fraction"),
-    (SHIPPED.scale_study.recipe, {"epochs": 0}, r"\.epochs: expected a positive number"),
+    (SHIPPED.scale_study.recipe, {"epochs": 0}, r"\.epochs: expected a positive integer"),
     (SHIPPED.cnn_comparison, {"test_sides": [999]}, r": crop sides .* \[1, somewhere\.else\.crop\.source_side = 240\]"),
     (SHIPPED.cnn_comparison.recipe, {"warmup_iterations": -1}, r"\.warmup_iterations: expected 0 \(off\)"),
     (SHIPPED.efficientnet.head, {"dropout": 1.0}, r"\.dropout: expected a probability"),  # efficientnet
     (SHIPPED.efficientnet.augment, {"brightness": [0.0, 1.0]}, r"\.brightness: expected positive factors"),
     (SHIPPED.perseus, {"rotations_deg": [0, 360]}, r"\.rotations_deg: \[0, 360\] repeats an angle"),  # perseus
     (SHIPPED.perseus.selection.red_filter, {"min_value": 256}, r"\.min_value: expected 0-255"),
-    (SHIPPED.evaluate, {"batch_size": 0}, r"\.batch_size: expected a positive number"),  # runtime
+    (SHIPPED.evaluate, {"batch_size": 0}, r"\.batch_size: expected a positive integer"),  # runtime
 ])
 def test_every_section_check_names_the_dotted_key_it_is_given(section, change, where):
     bad = dataclasses.replace(section, **change)
@@ -142,11 +142,11 @@ def test_the_builder_checks_each_dataclass_with_the_key_it_read_it_from():
     with pytest.raises(ConfigError, match=r"^mirror\.data\.download\.retries: expected 0 or more"):
         build(DataParams, {"source": "synthetic", "synthetic": {"n_images": 2, "seed": 0}, "download": {"retries": -1}},
               "mirror.data")
-    with pytest.raises(ConfigError, match=r"^mirror\.crop\.output_size: expected a positive number"):
+    with pytest.raises(ConfigError, match=r"^mirror\.crop\.output_size: expected a positive integer"):
         build(CropParams, {"scales": ["normalized"], "output_size": 0}, "mirror.crop")
     with pytest.raises(ConfigError, match=r"^mirror\.split\.test_fraction: expected a fraction in \(0, 1\)"):
         build(SplitParams, {"test_fraction": 1.0, "val_fraction": 0.1}, "mirror.split")
-    with pytest.raises(ConfigError, match=r"^mirror\.head\.hidden: expected a positive number"):
+    with pytest.raises(ConfigError, match=r"^mirror\.head\.hidden: expected a positive integer"):
         build(HeadParams, {"hidden": 0, "dropout": 0.5}, "mirror.head")
     with pytest.raises(ConfigError, match=r"^mirror\.augment\.brightness: expected \[low, high\]"):
         build(KerasAugmentParams, {**dataclasses.asdict(SHIPPED.efficientnet.augment), "brightness": [2.0, 1.0]},
@@ -159,13 +159,14 @@ def test_the_builder_checks_each_dataclass_with_the_key_it_read_it_from():
 
 
 @pytest.mark.parametrize("section, budget, message", [
-    ("scale_study", {"lr": 0.0}, r"scale_study\.recipe\.lr: expected a positive number"),
-    ("cnn_comparison", {"eval_every": 0}, r"cnn_comparison\.recipe\.eval_every: expected a positive number"),
-    ("efficientnet", {"head_epochs": 0, "full_epochs": 0}, "efficientnet.recipe: head_epochs and full_epochs are"),
-    ("perseus", {"lr_decay_rate": 1.5}, r"perseus\.recipe\.lr_decay_rate: expected a factor in \(0, 1\]"),
+    ("scale_study", {"lr": 0.0}, r"scale_study\.budgets\.short\.lr: expected a positive number"),
+    ("cnn_comparison", {"eval_every": 0}, r"cnn_comparison\.budgets\.short\.eval_every: expected a positive integer"),
+    ("efficientnet", {"head_epochs": 0, "full_epochs": 0},
+     r"efficientnet\.budgets\.short\.head_epochs and efficientnet\.budgets\.short\.full_epochs are both 0"),
+    ("perseus", {"lr_decay_rate": 1.5}, r"perseus\.budgets\.short\.lr_decay_rate: expected a factor in \(0, 1\]"),
     ("perseus", {"epochs": "many"}, r"perseus\.budgets\.short\.epochs: expected int"),
 ])
-def test_a_budget_is_the_recipe_merged_then_checked_as_the_recipe(section, budget, message):
+def test_a_budget_is_the_recipe_merged_then_checked_naming_the_budget_key(section, budget, message):
     study = getattr(SHIPPED, section)
     assert study.recipe_for("paper") is study.recipe
     with pytest.raises(ConfigError, match=message):

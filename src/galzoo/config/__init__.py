@@ -6,7 +6,9 @@ the dotted key (``scale_study.recipe.lr``), so a typo in a ``-S`` override canno
 One module per section of params.yaml, named after it (``data``, ``scale_study`` with the top-level ``crop`` and
 ``split``, ``cnn_comparison``, ``efficientnet``, ``perseus``, ``runtime`` with ``evaluate``); :mod:`.params` holds
 the whole file and :mod:`.schema` the machinery: a dataclass is built from its mapping, then its ``check(key)``
-runs with the key it was read from; checks across sections are :meth:`Params.check`.
+runs with the key it was read from; checks across sections are :meth:`Params.check`. A study's ``budgets`` are
+all checked as it is read (:class:`~galzoo.config.schema.Budgeted`), whichever one ``budget`` selects, each bad
+value named where it was set (``scale_study.budgets.embedded.epochs``).
 """
 from galzoo.config.cnn_comparison import (CnnComparisonAugmentParams, CnnComparisonCropParams, CnnComparisonParams,
                                           CnnComparisonRecipe, VisualizeParams)

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from galzoo.config.scale_study import SgdRecipe, SplitParams
-from galzoo.config.schema import apply_budget, not_empty, pair, positives, require
+from galzoo.config.schema import Budgeted, at_least, not_empty, pair, positive_items, positives, probabilities, require
 from galzoo.errors import ConfigError
 
 Imbalance = Literal["none", "weighted_loss", "balanced_sampling"]
@@ -37,10 +37,15 @@ class CnnComparisonAugmentParams:
 
     def check(self, key: str) -> None:
         pair(f"{key}.train_sides", self.train_sides)
+        positives(key, self, "resize", "input_size")
         if not self.input_size <= self.resize:
             raise ConfigError(f"{key}.input_size ({self.input_size}) must not exceed {key}.resize ({self.resize})")
+        probabilities(key, self, "hflip_p")
+        at_least(f"{key}.brightness", self.brightness, 0, "(a shift of the 0-1 pixel values)")
         for name in ("contrast", "saturation"):
-            pair(f"{key}.{name}", getattr(self, name))
+            low, _ = pair(f"{key}.{name}", getattr(self, name))
+            require(low >= 0, f"{key}.{name}", "factors of 0 or more", getattr(self, name))
+        require(0 <= self.hue <= 0.5, f"{key}.hue", "a fraction of the hue circle in [0, 0.5]", self.hue)
 
 
 @dataclass(frozen=True)
@@ -53,7 +58,10 @@ class CnnComparisonRecipe(SgdRecipe):
     clip_grad_norm: float = 0.0    # the gradient's global L2 norm is clipped to this (0 = no clipping)
 
     def check(self, key: str) -> None:
-        positives(key, self, "batch_size", "iterations", "eval_every", "lr")
+        self.check_sgd(key)
+        positives(key, self, "iterations", "eval_every")
+        positive_items(f"{key}.lr_drop_iterations", self.lr_drop_iterations)
+        require(0 < self.lr_drop_factor <= 1, f"{key}.lr_drop_factor", "a factor in (0, 1]", self.lr_drop_factor)
         for name in ("warmup_iterations", "clip_grad_norm"):
             value = getattr(self, name)
             require(value >= 0, f"{key}.{name}", "0 (off) or a positive number", value)
@@ -67,11 +75,11 @@ class VisualizeParams:
     feature_maps: int = 8
 
     def check(self, key: str) -> None:
-        positives(key, self, "galaxies_per_class")
+        positives(key, self, "galaxies_per_class", "feature_maps")
 
 
 @dataclass(frozen=True)
-class CnnComparisonParams:
+class CnnComparisonParams(Budgeted):
     split: SplitParams
     crop: CnnComparisonCropParams
     augment: CnnComparisonAugmentParams
@@ -81,6 +89,8 @@ class CnnComparisonParams:
     visualize: VisualizeParams = field(default_factory=VisualizeParams)
     imbalance: Imbalance = "none"  # class-weighted loss or class-balanced batches; none = as the paper
 
+    section = "cnn_comparison"
+
     def check(self, key: str) -> None:
         not_empty(f"{key}.test_sides", self.test_sides, "one test crop side")
         sides = [*self.augment.train_sides, *self.test_sides]
@@ -89,4 +99,4 @@ class CnnComparisonParams:
                               f"{self.crop.source_side}], the stored centre crop")
 
     def recipe_for(self, budget: str) -> CnnComparisonRecipe:
-        return apply_budget(self.recipe, self.budgets, budget, "cnn_comparison")
+        return super().recipe_for(budget)

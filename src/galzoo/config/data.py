@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 from dataclasses import dataclass, field
 from typing import Literal
 
-from galzoo.config.schema import positives, require
+from galzoo.config.schema import https_url, positives, require, seed, within
 from galzoo.errors import ConfigError
 
 
@@ -17,7 +18,14 @@ class SyntheticParams:
     jpeg_quality: int = 85
 
     def check(self, key: str) -> None:
+        from galzoo.sources import expected_image_size  # lazy: galzoo.sources imports this module
+
         positives(key, self, "n_images")
+        seed(f"{key}.seed", self.seed)
+        side = expected_image_size("synthetic")
+        require(side is None or self.image_size == side, f"{key}.image_size",
+                f"{side} (the side the crop stages expect of every source but folder)", self.image_size)
+        within(f"{key}.jpeg_quality", self.jpeg_quality, 1, 95, "a JPEG quality")
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,9 @@ class KaggleParams:
     test_images_file: str = "images_test_rev1.zip"
     test_images: bool = False  # also fetch the 79,975 unlabelled test images into test_images/
 
+    def check(self, key: str) -> None:
+        https_url(f"{key}.api_url", self.api_url, "the Kaggle API is sent your credentials")
+
 
 @dataclass(frozen=True)
 class GZ2Params:
@@ -59,10 +70,16 @@ class GZ2Params:
     fractions: Literal["debiased", "fraction"] = "debiased"
 
     def check(self, key: str) -> None:
-        for name in ("images_md5", "mapping_md5", "labels_md5"):
-            value = getattr(self, name)
-            require(value is None or re.fullmatch(r"[0-9a-fA-F]{32}", value) is not None, f"{key}.{name}",
-                    "32 hex digits (or null = not checked)", repr(value))
+        for name in ("images", "mapping", "labels"):
+            md5 = getattr(self, f"{name}_md5")
+            require(md5 is None or re.fullmatch(r"[0-9a-fA-F]{32}", md5) is not None, f"{key}.{name}_md5",
+                    "32 hex digits (or null = not checked)", repr(md5))
+            url = getattr(self, f"{name}_url")
+            # Plain http only where the md5 verifies what arrives. Other schemes never reach the network:
+            # sources.download refuses them and points to the cache, where a copy you already have is used.
+            require(md5 is not None or urllib.parse.urlsplit(url).scheme != "http", f"{key}.{name}_url",
+                    f"an https:// URL (plain http is accepted only with {key}.{name}_md5 set, to check what "
+                    f"arrives)", repr(url))
 
 
 @dataclass(frozen=True)
@@ -92,6 +109,8 @@ class PerseusSdssParams:
                   "match_radius_arcsec")
         require(self.request_interval_s >= 0, f"{key}.request_interval_s", "0 or more seconds",
                 self.request_interval_s)
+        for name in ("skyserver_url", "vizier_url"):
+            https_url(f"{key}.{name}", getattr(self, name), "no checksum checks what this service sends")
 
 
 @dataclass(frozen=True)

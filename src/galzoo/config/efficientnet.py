@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from galzoo.config.scale_study import SplitParams
-from galzoo.config.schema import apply_budget, pair, positives, require
+from galzoo.config.schema import Budgeted, at_least, pair, positives, probabilities, require
 from galzoo.errors import ConfigError
 
 
@@ -40,6 +40,9 @@ class KerasAugmentParams:
     def check(self, key: str) -> None:
         low, _ = pair(f"{key}.brightness", self.brightness)
         require(low > 0, f"{key}.brightness", "positive factors", self.brightness)
+        at_least(f"{key}.rotation_deg", self.rotation_deg, 0, "degrees")
+        require(0 <= self.shift < 1, f"{key}.shift", "a fraction of the side in [0, 1)", self.shift)
+        probabilities(key, self, "hflip_p", "vflip_p")
 
 
 @dataclass(frozen=True)
@@ -56,16 +59,17 @@ class PhasedRecipe:
     shuffle: bool = True             # draw the training batches in a new random order every epoch
 
     def check(self, key: str) -> None:
-        positives(key, self, "lr", "batch_size", "plateau_factor", "plateau_patience", "early_stop_patience")
+        positives(key, self, "lr", "batch_size", "plateau_patience", "early_stop_patience")
+        require(0 < self.plateau_factor < 1, f"{key}.plateau_factor", "a factor in (0, 1)", self.plateau_factor)
         require(self.plateau_min_delta >= 0, f"{key}.plateau_min_delta", "0 or more", self.plateau_min_delta)
         for name in ("head_epochs", "full_epochs"):
             require(getattr(self, name) >= 0, f"{key}.{name}", "0 or more epochs", getattr(self, name))
         if self.head_epochs + self.full_epochs == 0:
-            raise ConfigError(f"{key}: head_epochs and full_epochs are both 0: nothing would be trained")
+            raise ConfigError(f"{key}.head_epochs and {key}.full_epochs are both 0: nothing would be trained")
 
 
 @dataclass(frozen=True)
-class EfficientNetParams:
+class EfficientNetParams(Budgeted):
     split: SplitParams
     crop: EfficientNetCropParams
     pretrained: str
@@ -75,5 +79,7 @@ class EfficientNetParams:
     recipe: PhasedRecipe
     budgets: dict[str, dict[str, Any]]
 
+    section = "efficientnet"
+
     def recipe_for(self, budget: str) -> PhasedRecipe:
-        return apply_budget(self.recipe, self.budgets, budget, "efficientnet")
+        return super().recipe_for(budget)

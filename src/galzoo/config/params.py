@@ -1,6 +1,7 @@
 """The whole of params.yaml (:class:`Params`) and :func:`load_params`, through which every stage reads it."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from galzoo.config.efficientnet import EfficientNetParams
 from galzoo.config.perseus import PerseusParams
 from galzoo.config.runtime import EvaluateParams, RuntimeParams
 from galzoo.config.scale_study import CropParams, ScaleStudyParams, SplitParams
-from galzoo.config.schema import build, join
+from galzoo.config.schema import Budgeted, build, join, seed
 from galzoo.errors import ConfigError
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -36,10 +37,12 @@ class Params:
     runtime: RuntimeParams = field(default_factory=RuntimeParams)
 
     def check(self, key: str) -> None:
-        """What no one section can check: names against their registries, each study's recipe under ``budget``."""
+        """What no one section can check: names against their registries, ``budget`` in every study that has
+        budgets (each study checked all of its own budgets when it was built)."""
         from galzoo.models import check_model_name  # lazy: the registry needs torch (and loads no timm)
         from galzoo.tasks import get_task
 
+        seed(join(key, "seed"), self.seed)
         check_model_name(self.model, key=join(key, "model"))
         check_model_name(self.scale_study.model, key=join(key, "scale_study.model"))
         if self.task != "auto":
@@ -47,8 +50,10 @@ class Params:
                 get_task(self.task)
             except ConfigError as error:
                 raise ConfigError(f"{error} (or auto: the task of the model's own study)") from None
-        for study in (self.scale_study, self.cnn_comparison, self.efficientnet, self.perseus):
-            study.recipe_for(self.budget)
+        for f in dataclasses.fields(self):
+            study = getattr(self, f.name)
+            if isinstance(study, Budgeted):
+                study.recipe_for(self.budget)
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Params:

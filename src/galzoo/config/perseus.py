@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from galzoo.config.cnn_comparison import Imbalance
 from galzoo.config.scale_study import SplitParams
-from galzoo.config.schema import apply_budget, not_empty, positives, require
+from galzoo.config.schema import Budgeted, at_least, momentum, not_empty, positives, require
 from galzoo.errors import ConfigError
 
 
@@ -56,13 +56,15 @@ class PerseusRecipe:
 
     def check(self, key: str) -> None:
         positives(key, self, "lr", "batch_size", "epochs", "input_size", "lr_decay_steps")
+        momentum(f"{key}.momentum", self.momentum)
+        at_least(f"{key}.weight_decay", self.weight_decay, 0)
         require(self.early_stop_patience >= 0, f"{key}.early_stop_patience", "0 (never) or more epochs",
                 self.early_stop_patience)
         require(0 < self.lr_decay_rate <= 1, f"{key}.lr_decay_rate", "a factor in (0, 1]", self.lr_decay_rate)
 
 
 @dataclass(frozen=True)
-class PerseusParams:
+class PerseusParams(Budgeted):
     selection: PerseusSelectionParams
     split: SplitParams
     rotations_deg: list[float]
@@ -72,6 +74,8 @@ class PerseusParams:
     budgets: dict[str, dict[str, Any]]
     imbalance: Imbalance = "none"  # class-weighted loss or class-balanced batches; none = as the paper
 
+    section = "perseus"
+
     def check(self, key: str) -> None:
         not_empty(f"{key}.rotations_deg", self.rotations_deg, "one angle (0 = the image as it is)")
         if len(set(a % 360 for a in self.rotations_deg)) != len(self.rotations_deg):
@@ -79,4 +83,4 @@ class PerseusParams:
                               f"of an object must differ")
 
     def recipe_for(self, budget: str) -> PerseusRecipe:
-        return apply_budget(self.recipe, self.budgets, budget, "perseus")
+        return super().recipe_for(budget)

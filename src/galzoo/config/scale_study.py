@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from galzoo.config.schema import apply_budget, not_empty, positives, require
+from galzoo.config.schema import (Budgeted, at_least, momentum, not_empty, positive_items, positives, probabilities,
+                                  require, seed)
 from galzoo.errors import ConfigError
 
 
@@ -24,6 +25,7 @@ class CropParams:
                 raise ConfigError(f"{key}.scales[{i}]: {error}") from None
         not_empty(f"{key}.scales", self.scales, "one scale")
         positives(key, self, "output_size")
+        at_least(f"{key}.workers", self.workers, 0, "(0 = one process per core)")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,12 @@ class SgdRecipe:
     batch_size: int
     lr: float
 
+    def check_sgd(self, key: str) -> None:
+        """The rules torch.optim.SGD sets when training starts, checked at load time instead."""
+        positives(key, self, "batch_size", "lr")
+        momentum(f"{key}.momentum", self.momentum, self.nesterov)
+        at_least(f"{key}.weight_decay", self.weight_decay, 0)
+
 
 @dataclass(frozen=True)
 class Recipe(SgdRecipe):
@@ -59,7 +67,10 @@ class Recipe(SgdRecipe):
     epochs: int
 
     def check(self, key: str) -> None:
-        positives(key, self, "batch_size", "epochs", "lr")
+        self.check_sgd(key)
+        positives(key, self, "epochs")
+        positive_items(f"{key}.lr_drop_epochs", self.lr_drop_epochs)
+        require(0 < self.lr_drop_factor <= 1, f"{key}.lr_drop_factor", "a factor in (0, 1]", self.lr_drop_factor)
 
 
 @dataclass(frozen=True)
@@ -70,9 +81,14 @@ class AugmentParams:
     shift_px: int
     border: Literal["reflect", "constant"]
 
+    def check(self, key: str) -> None:
+        at_least(f"{key}.rotation_deg", self.rotation_deg, 0, "degrees")
+        probabilities(key, self, "hflip_p", "vflip_p")
+        at_least(f"{key}.shift_px", self.shift_px, 0, "pixels")
+
 
 @dataclass(frozen=True)
-class ScaleStudyParams:
+class ScaleStudyParams(Budgeted):
     model: str
     seed: int
     output_layer: Literal["linear", "tree"]
@@ -81,5 +97,10 @@ class ScaleStudyParams:
     augment: AugmentParams
     budgets: dict[str, dict[str, Any]]
 
+    section = "scale_study"
+
+    def check(self, key: str) -> None:
+        seed(f"{key}.seed", self.seed)
+
     def recipe_for(self, budget: str) -> Recipe:
-        return apply_budget(self.recipe, self.budgets, budget, "scale_study")
+        return super().recipe_for(budget)
