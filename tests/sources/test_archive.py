@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import tarfile
 import zipfile
 from pathlib import Path, PurePosixPath
@@ -133,3 +134,13 @@ def test_two_entries_with_the_same_destination_are_an_error(tmp_path):
     archive = make_zip(tmp_path / "dup.zip", {"a/1.jpg": b"1", "b/1.jpg": b"2"})
     with pytest.raises(DataError, match="both be extracted to 1.jpg"):
         extract_archive(archive, tmp_path / "out", lambda p: PurePosixPath(p.name), progress=False)
+
+
+def test_a_staged_folder_is_published_with_the_umask_s_mode_not_mkdtemp_s_private_one(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with staged_directory(tmp_path / "out") as staging:
+            (staging / "x.txt").write_text("x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755

@@ -129,19 +129,6 @@ def test_default_images_are_424_by_424_rgb_jpegs(tmp_path):
         assert pixels.shape == (424, 424, 3) and pixels.dtype == np.uint8
 
 
-def test_a_crashed_run_leaves_no_labels_csv_behind(tmp_path, monkeypatch):
-    out = tmp_path / "crashed"
-    generate_dataset(out, 2, SEED, workers=1, image_size=SMALL_IMAGE, progress=False)
-
-    def broken(*args, **kwargs):
-        raise RuntimeError("renderer died")
-
-    monkeypatch.setattr(synthetic, "render_galaxy", broken)
-    with pytest.raises(RuntimeError):
-        generate_dataset(out, 2, SEED, workers=1, image_size=SMALL_IMAGE, progress=False)
-    assert not (out / "labels.csv").exists()
-
-
 def test_a_bright_galaxy_is_rendered_at_the_centre_of_a_dark_sky():
     m = _resized(_galaxy("smooth"), half_light_radius=15.0, surface_brightness=100.0)
     image = render_galaxy(m, np.random.default_rng(0))

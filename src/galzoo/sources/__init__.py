@@ -4,7 +4,7 @@
 outside the DVC outputs, so an interrupted run resumes) and extracted; ``folder`` copies the user's own.
 ``perseus`` (Pruitt 2024) ends in its own layout, ``images/`` + ``catalogue.csv`` (see
 :mod:`galzoo.sources.perseus`), from a local copy of the study's data or fetched from SDSS and VizieR.
-The real sources build ``out_dir`` in a staging folder and rename it into place when complete.
+Every source builds ``out_dir`` in a staging folder and rename it into place when complete.
 """
 from __future__ import annotations
 

@@ -66,6 +66,7 @@ def staged_directory(target: Path | str) -> Iterator[Path]:
     for stale in target.parent.glob(f".{target.name}.*.staging"):
         shutil.rmtree(stale, ignore_errors=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".staging", dir=target.parent))
+    staging.chmod(0o777 & ~_umask())  # mkdtemp makes it 0700; the published folder gets a normal folder's mode
     try:
         yield staging
         if target.exists() or target.is_symlink():
@@ -78,6 +79,12 @@ def staged_directory(target: Path | str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @dataclass(frozen=True)

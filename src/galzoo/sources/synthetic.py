@@ -28,6 +28,7 @@ import pandas as pd
 from PIL import Image
 
 from galzoo.errors import ConfigError
+from galzoo.sources.archive import staged_directory
 from galzoo.sources.synthetic_render import (
     GAUSSIAN_FWHM_PER_SIGMA,
     REFERENCE_SIZE,
@@ -549,42 +550,32 @@ def generate_dataset(out_dir: Path, n_images: int, seed: int, *, workers: int | 
     """Write ``n_images`` synthetic galaxies in the common raw layout and return ``out_dir``.
 
     Layout: ``images/<GalaxyID>.jpg``, ``morphology.csv`` (latent truth, for diagnostics) and
-    ``labels.csv`` (GalaxyID + the 37 Kaggle columns). labels.csv is written last, through a temporary
-    file, so its presence means the run finished. Image i depends only on (seed, i): the output is the
-    same for any number of workers, and labels do not depend on ``image_size``.
+    ``labels.csv`` (GalaxyID + the 37 Kaggle columns). Like the real sources, everything is written into a
+    staging folder beside ``out_dir`` that replaces it in one rename when complete
+    (:func:`galzoo.sources.archive.staged_directory`): a failed or interrupted run leaves the previous output,
+    or nothing, never a partial folder. Image i depends only on (seed, i): the output is the same for any
+    number of workers, and labels do not depend on ``image_size``.
     """
     _validate(out_dir, n_images, seed, workers, image_size, jpeg_quality)
     out_dir = Path(out_dir)
-    images_dir = out_dir / "images"
-    images_dir.mkdir(parents=True, exist_ok=True)
-    labels_path = out_dir / "labels.csv"
-    labels_path.unlink(missing_ok=True)
-
     workers = (os.cpu_count() or 1) if workers is None else workers
     workers = min(workers, n_images)
-    tasks = [(seed, i, image_size, jpeg_quality, str(images_dir)) for i in range(n_images)]
-    bar = partial(progress_bar, total=n_images, desc="synthetic galaxies", unit="img", enabled=progress)
-    if workers == 1:
-        results = list(bar(map(_make_item, tasks)))
-    else:
-        # Small chunks keep the progress bar live; results come back in index order.
-        chunksize = max(1, min(16, n_images // (8 * workers)))
-        with multiprocessing.Pool(workers) as pool:
-            results = list(bar(pool.imap(_make_item, tasks, chunksize=chunksize)))
+    with staged_directory(out_dir) as staging:
+        images_dir = staging / "images"
+        images_dir.mkdir()
+        tasks = [(seed, i, image_size, jpeg_quality, str(images_dir)) for i in range(n_images)]
+        bar = partial(progress_bar, total=n_images, desc="synthetic galaxies", unit="img", enabled=progress)
+        if workers == 1:
+            results = list(bar(map(_make_item, tasks)))
+        else:
+            # Small chunks keep the progress bar live; results come back in index order.
+            chunksize = max(1, min(16, n_images // (8 * workers)))
+            with multiprocessing.Pool(workers) as pool:
+                results = list(bar(pool.imap(_make_item, tasks, chunksize=chunksize)))
 
-    _remove_stale_images(images_dir, {row["GalaxyID"] for row, _ in results})
-    rows = [row for row, _ in results]
-    pd.DataFrame(rows).to_csv(out_dir / "morphology.csv", index=False, float_format="%.6g")
-    labels = pd.DataFrame(np.stack([votes for _, votes in results]), columns=list(ANSWER_COLUMNS))
-    labels.insert(0, "GalaxyID", [row["GalaxyID"] for row in rows])
-    unfinished = out_dir / "labels.csv.partial"
-    labels.to_csv(unfinished, index=False, float_format=LABEL_FLOAT_FORMAT)
-    os.replace(unfinished, labels_path)
+        rows = [row for row, _ in results]
+        pd.DataFrame(rows).to_csv(staging / "morphology.csv", index=False, float_format="%.6g")
+        labels = pd.DataFrame(np.stack([votes for _, votes in results]), columns=list(ANSWER_COLUMNS))
+        labels.insert(0, "GalaxyID", [row["GalaxyID"] for row in rows])
+        labels.to_csv(staging / "labels.csv", index=False, float_format=LABEL_FLOAT_FORMAT)
     return out_dir
-
-
-def _remove_stale_images(images_dir: Path, keep: set[int]) -> None:
-    """A rerun with fewer images must not leave earlier images behind for folder-globbing readers."""
-    for path in images_dir.glob("*.jpg"):
-        if path.stem.isdigit() and int(path.stem) not in keep:
-            path.unlink()
