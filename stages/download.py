@@ -5,6 +5,7 @@ from pathlib import Path
 
 from galzoo.config import load_params
 from galzoo.sources import fetch_source
+from galzoo.sources.folder import stage_side_needs
 from galzoo.stage import run_stage
 
 
@@ -13,7 +14,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="raw dataset folder to (re)create")
     args = parser.parse_args()
     params = load_params()
-    fetch_source(params.data, args.out, perseus_r_max=params.perseus.selection.r_max)
+    needs = stage_side_needs(params) if params.data.source == "folder" else ()
+    fetch_source(params.data, args.out, perseus_r_max=params.perseus.selection.r_max, side_needs=needs)
 
 
 if __name__ == "__main__":

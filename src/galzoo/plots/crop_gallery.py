@@ -15,6 +15,7 @@ from galzoo.errors import DataError
 from galzoo.plots.common import save_figure
 from galzoo.preprocess.crops import FIXED_SIDES, SCALES, centre_offsets, crop_all_scales
 from galzoo.preprocess.images import read_rgb
+from galzoo.preprocess.scale import to_kaggle_frame
 
 SQUARE_COLOURS = {"normalized": "cyan", "crop64": "yellow", "crop256": "magenta"}
 PANEL_INCHES = 2.0
@@ -25,8 +26,9 @@ GALLERY_DPI = 100
 def plot_scale_gallery(image_paths: list[Path], out_png: Path, n: int = 8, output_size: int = 64) -> Path:
     """Plot the first ``n`` images of ``image_paths`` with their crops into ``out_png``; return its path.
 
-    Images of any size are accepted (at least 256 px, for the crop256 square), so synthetic and real
-    data can both be inspected.
+    Images of any size of at least 256 px are accepted, shown as the crop stage sees them: resampled to the
+    424 px Kaggle frame (``preprocess.scale.to_kaggle_frame``), so synthetic and real data can both be
+    inspected.
     """
     paths = [Path(path) for path in image_paths[:n]]
     if not paths:
@@ -36,7 +38,8 @@ def plot_scale_gallery(image_paths: list[Path], out_png: Path, n: int = 8, outpu
     figure = Figure(figsize=size, dpi=GALLERY_DPI, layout="constrained")
     axes = figure.subplots(len(paths), columns, squeeze=False)
     for row, path in zip(axes, paths):
-        rgb = read_rgb(path, expected_size=None)
+        original = read_rgb(path, expected_size=None)
+        rgb = to_kaggle_frame(original)
         views, scale = crop_all_scales(rgb, output_size)
         sides = {**FIXED_SIDES, "normalized": scale.side}
         row[0].imshow(rgb)
@@ -45,7 +48,7 @@ def plot_scale_gallery(image_paths: list[Path], out_png: Path, n: int = 8, outpu
             square = Rectangle((left - 0.5, top - 0.5), sides[name], sides[name],
                                fill=False, linewidth=1.0, edgecolor=SQUARE_COLOURS[name])
             row[0].add_patch(square)
-        row[0].set_title(f"{path.name} ({rgb.shape[1]}x{rgb.shape[0]})", fontsize=7)
+        row[0].set_title(f"{path.name} ({original.shape[1]}x{original.shape[0]})", fontsize=7)
         for axis, name in zip(row[1:], SCALES):
             axis.imshow(views[name])
             label = f"side {scale.side}, {scale.status}" if name == "normalized" else f"side {sides[name]}"

@@ -21,6 +21,19 @@ are centred on their galaxy by construction.
 
 When the measurement cannot be trusted the side falls back to ``FALLBACK_SIDE`` (see ``ScaleResult``) and
 the status says why, so the crop stage never stops on an odd but readable image.
+
+Images of another size than Kaggle's (``to_kaggle_frame``): the paper's three views are defined on the
+424x424 Kaggle cutouts, and every pixel constant of the study (the 64 and 256 px crops, ``MIN_SIDE``,
+``CENTRE_SEARCH_RADIUS``, ``LABEL_WINDOW``, ``FALLBACK_SIDE``) is in pixels of that frame. Galaxy Zoo
+cutouts (Kaggle, Galaxy Zoo 1 and 2) scale the field to the galaxy, so what a crop means is the fraction of
+the field it keeps: crop64 is the central 64/424 of the field, crop256 the central 256/424. An image of
+another size is therefore first resampled to the 424 px frame (its centred square, if it is not square),
+and every view and threshold then keeps its meaning unchanged (one synthetic galaxy drawn at 256 to 848 px
+gives views within 1-3 grey levels on average of its 424 px views, and a normalized side within 1 px).
+Cropping 64 and 256 px of, say, a 300 px image instead would show the network more of the field than the
+paper's crops (crop64 then differs by 34 grey levels on average); cropping 64/424 and 256/424 of the side
+would mean rescaling every constant above too, for about the same views at more code. A 424x424 image is
+never resampled, so its crops are exactly those of the published pipeline.
 """
 from __future__ import annotations
 
@@ -28,9 +41,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 from galzoo.errors import DataError
+from galzoo.sources import KAGGLE_IMAGE_SIZE
 
 FALLBACK_SIDE = 256
 """Side used when no trustworthy galaxy region is found: the study's own crop256 view. A failed
@@ -49,6 +64,16 @@ CENTRE_SEARCH_RADIUS = 10.0
 LABEL_WINDOW = 256
 """Side of the centred square labelled first (see ``central_region``). On 680 real Kaggle images the
 central component stays inside it 98.5% of the time, and labelling it costs a third of the whole image."""
+
+KAGGLE_FRAME = KAGGLE_IMAGE_SIZE
+"""Side (px) of the frame the scale study crops from: the Kaggle cutouts' (see ``to_kaggle_frame``)."""
+
+MIN_IMAGE_SIDE = 256
+"""Smallest image side (px) the scale study accepts (choice). Resampling would enlarge anything, but below
+the crop256 view's own side the 424 px frame is enlarged more than 424/256 = 1.66x, and the crop64 view
+(64/424 of the field) would rest on fewer than 39 real pixels, interpolated up to 64: mostly invented
+detail. 256 is also the side the README has always promised to accept. Enforced when an image is
+resampled, and checked from the image headers when the folder source is downloaded."""
 
 STATUSES = ("ok", "no_region", "clipped", "too_small")
 
@@ -197,3 +222,29 @@ def find_normalized_side(rgb: np.ndarray) -> ScaleResult:
     if side < MIN_SIDE:
         return ScaleResult(side=fallback, status="too_small", major_axis=major_axis)
     return ScaleResult(side=side, status="ok", major_axis=major_axis)
+
+
+def to_kaggle_frame(rgb: np.ndarray, frame: int = KAGGLE_FRAME) -> np.ndarray:
+    """``rgb`` as a ``frame x frame`` image, the Kaggle cutout the scale study's views are defined on.
+
+    A ``frame x frame`` image comes back as it is (the same array, not a copy), so Kaggle-sized images give
+    exactly the crops they always have. Any other image of at least ``MIN_IMAGE_SIDE`` px loses the longer
+    side's excess, centred (rounding as ``crops.centre_offsets``: half a pixel up or left), then is resampled
+    to ``frame``: an exact area average (Pillow's BOX) to shrink, BILINEAR to enlarge, as
+    ``crops.resize_square`` does. Why resampling rather than cropping in pixels: the module docstring.
+    A smaller image is a DataError naming its size, the minimum and the stage that needs it.
+    """
+    height, width = rgb.shape[:2]
+    if height == width == frame:
+        return rgb
+    side = min(height, width)
+    if side < MIN_IMAGE_SIDE:
+        raise DataError(f"image is {width}x{height} pixels; the scale study's crop stage needs at least "
+                        f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} (it resamples every image to the {frame} px Kaggle "
+                        f"frame, and its crop256 view is 256 px of that frame)")
+    top, left = (height - side) // 2, (width - side) // 2
+    square = np.ascontiguousarray(rgb[top : top + side, left : left + side])
+    if side == frame:
+        return square
+    resample = Image.Resampling.BOX if side > frame else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(square).resize((frame, frame), resample))

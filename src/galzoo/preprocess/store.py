@@ -21,7 +21,7 @@ import pandas as pd
 from galzoo.errors import ConfigError, DataError
 from galzoo.preprocess.crops import SCALES, check_scale, crop_all_scales
 from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE, read_rgb
-from galzoo.preprocess.scale import ScaleResult
+from galzoo.preprocess.scale import ScaleResult, to_kaggle_frame
 from galzoo.progress import progress_bar
 
 INDEX_FILE = "index.csv"
@@ -33,7 +33,7 @@ MAX_LISTED_ERRORS = 20
 """Bad files named in the error message; the rest are counted."""
 _PARTIAL_SUFFIX = ".partial"
 
-Task = tuple[list[tuple[int, str]], tuple[str, ...], int, int | None]
+Task = tuple[list[tuple[int, str]], tuple[str, ...], int, int | None, int | None]
 Outcome = tuple[dict[str, np.ndarray], ScaleResult] | str
 
 
@@ -60,11 +60,14 @@ def keep_freed_memory() -> None:
 
 def _crop_chunk(task: Task) -> list[tuple[int, Outcome]]:
     """Worker: crop a chunk of ``(row, path)``; an outcome is ``(views, ScaleResult)`` or an error message."""
-    items, scales, output_size, expected_size = task
+    items, scales, output_size, expected_size, frame = task
     results: list[tuple[int, Outcome]] = []
     for row, path in items:
         try:
-            results.append((row, crop_all_scales(read_rgb(path, expected_size), output_size, scales)))
+            rgb = read_rgb(path, expected_size)
+            if frame is not None:
+                rgb = to_kaggle_frame(rgb, frame)
+            results.append((row, crop_all_scales(rgb, output_size, scales)))
         except DataError as err:  # read errors name the file already; crop errors (too small) do not
             message = str(err)
             results.append((row, message if message.startswith(path) else f"{path}: {message}"))
@@ -109,6 +112,7 @@ def build_store(
     scales: tuple[str, ...] = SCALES,
     output_size: int = 64,
     expected_size: int | None = KAGGLE_IMAGE_SIZE,
+    frame: int | None = None,
     workers: int | None = None,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -116,9 +120,11 @@ def build_store(
 
     ``workers`` processes (default: all cores; 1 runs in this process) crop chunks of ``CHUNK_SIZE``
     images; results arrive in order and go straight into memory-mapped arrays, so memory does not grow
-    with the number of images. Every image must be ``expected_size`` px square (``None``: any size of at
-    least 256 px). Any unreadable, truncated or wrongly sized image makes the whole call fail with one
-    DataError naming every bad file, and nothing is published. Returns the index.
+    with the number of images. Every image must be ``expected_size`` px square (``None``: any size).
+    ``frame``: each image is first resampled to ``frame x frame`` by ``preprocess.scale.to_kaggle_frame``
+    (the scale study: any size of at least 256 px; an image of that size is cropped as read); None crops
+    each image as it is. Any unreadable, truncated, wrongly sized or too small image makes the whole call
+    fail with one DataError naming every bad file, and nothing is published. Returns the index.
     """
     scales = tuple(scales)
     if workers is None:
@@ -135,7 +141,7 @@ def build_store(
     }
     rows = list(enumerate(str(path) for path in image_paths))
     tasks = [
-        (rows[start : start + CHUNK_SIZE], scales, output_size, expected_size)
+        (rows[start : start + CHUNK_SIZE], scales, output_size, expected_size, frame)
         for start in range(0, count, CHUNK_SIZE)
     ]
     scale_results: list[ScaleResult | None] = [None] * count

@@ -4,14 +4,19 @@
 outside the DVC outputs, so an interrupted run resumes) and extracted; ``folder`` copies the user's own.
 ``perseus`` (Pruitt 2024) ends in its own layout, ``images/`` + ``catalogue.csv`` (see
 :mod:`galzoo.sources.perseus`), from a local copy of the study's data or fetched from SDSS and VizieR.
-Every source builds ``out_dir`` in a staging folder and rename it into place when complete.
+Every source builds ``out_dir`` in a staging folder and renames it into place when complete.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from galzoo.config import DataParams
 from galzoo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from galzoo.sources.folder import SideNeed
 
 SOURCES = ("synthetic", "kaggle", "gz2", "folder", "perseus")
 KAGGLE_IMAGE_SIZE = 424
@@ -19,11 +24,13 @@ KAGGLE_IMAGE_SIZE = 424
 
 
 def fetch_source(params: DataParams, out_dir: Path, *, perseus_r_max: float | None = None,
-                 progress: bool = True) -> Path:
+                 side_needs: Sequence[SideNeed] = (), progress: bool = True) -> Path:
     """Fill ``out_dir`` from the source named by ``data.source``.
 
     ``perseus_r_max``: the Perseus task's bright cut (``perseus.selection.r_max``); the sdss way in fetches
     photometry and cutouts only for PCC objects with r <= it (None: every PCC object).
+    ``side_needs``: the smallest image side each later stage needs (``folder.stage_side_needs``); a user's
+    folder is checked against them from the image headers (the published sources are 424 px).
     """
     out_dir, cache = Path(out_dir), Path(params.download_dir)
     if params.source == "synthetic":
@@ -43,7 +50,7 @@ def fetch_source(params: DataParams, out_dir: Path, *, perseus_r_max: float | No
     if params.source == "folder":
         from galzoo.sources.folder import fetch_folder
 
-        return fetch_folder(params.folder, out_dir, progress=progress)
+        return fetch_folder(params.folder, out_dir, side_needs=side_needs, progress=progress)
     if params.source == "perseus":
         from galzoo.sources.perseus import read_perseus_folder, write_perseus_raw
 

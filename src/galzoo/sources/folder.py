@@ -11,14 +11,23 @@ layout itself); an image's file name without suffix is its GalaxyID. ``labels.cs
 
 Images and label rows must match one to one; a mismatch is an error listing both sides, never a silent
 drop. The user's folder is only read: images are copied (or hard-linked with ``data.folder.hardlink``).
+
+The images may have any size, but each stage that crops them needs a smallest side (:func:`stage_side_needs`:
+the scale study's ``crop``, the task's ``crop_task``). Given those needs, every image's size is read from its
+header (no decoding) before anything is written, and an image too small for a stage fails here, naming the
+stage and the parameter, rather than minutes later in that stage.
 """
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+from PIL import Image
 
 from galzoo import tree
 from galzoo.config import FolderParams
@@ -36,14 +45,105 @@ from galzoo.sources.layout import (
     write_source_record,
 )
 
+if TYPE_CHECKING:
+    from galzoo.config import Params
+
 LABELS_FILE = "labels.csv"
 CLASSES_FILE = "classes.csv"
 CLASS_COLUMN = "class"
 _NAME = "folder"
+_MAX_LISTED_IMAGES = 20
+_HEADER_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
-def fetch_folder(params: FolderParams, out_dir: Path | str, *, progress: bool = True) -> Path:
-    """Write the folder's images (and its labels or classes) to ``out_dir``, all or nothing."""
+@dataclass(frozen=True)
+class SideNeed:
+    """The smallest image side (px) one stage after ``download`` needs, and why (for error messages)."""
+
+    side: int
+    #: the dvc.yaml stage that needs it: ``crop`` or ``crop_task``
+    stage: str
+    #: what sets it, naming the params.yaml key: ``cnn_comparison.crop.source_side = 240``
+    reason: str
+
+
+def stage_side_needs(params: Params) -> tuple[SideNeed, ...]:
+    """The smallest image side each cropping stage of ``dvc.yaml`` needs under ``params``.
+
+    - ``crop`` (the scale study): ``preprocess.scale.MIN_IMAGE_SIDE``; it resamples every image to the
+      424 px Kaggle frame, so its views (``crop.scales``) set no size of their own;
+    - ``crop_task`` (the study of ``model`` on ``task``): the centre crop its store keeps, the study
+      section's ``crop.source_side`` (``cnn_comparison``, ``efficientnet``), cut in pixels of the image.
+      A task that cannot run on ``params`` (a ConfigError) adds nothing: ``crop_task`` reports it itself.
+    """
+    from galzoo.errors import ConfigError
+    from galzoo.preprocess.scale import KAGGLE_FRAME, MIN_IMAGE_SIDE
+    from galzoo.studies import resolve, study_for  # lazy: the studies load torch
+
+    needs = [SideNeed(MIN_IMAGE_SIDE, "crop", f"the scale study resamples every image to the {KAGGLE_FRAME} px "
+                                              f"Kaggle frame its views are defined on, from no less than its "
+                                              f"crop256 view (galzoo.preprocess.scale.MIN_IMAGE_SIDE)")]
+    try:
+        study = study_for(params)
+    except ConfigError:
+        return tuple(needs)
+    crop = getattr(study.section(params), "crop", None)
+    source_side = getattr(crop, "source_side", None)
+    if source_side is not None:
+        task = resolve(params).task
+        needs.append(SideNeed(int(source_side), "crop_task",
+                              f"{study.name}.crop.source_side = {source_side}, the centre crop kept for task {task}"))
+    return tuple(needs)
+
+
+def image_side(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of an image, from its header only (fast: nothing is decoded)."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except _HEADER_ERRORS as err:
+        raise DataError(f"{path}: not a readable image ({type(err).__name__}: {err})") from err
+
+
+def check_image_sides(paths: Iterable[Path], needs: Sequence[SideNeed], *, where: str = "") -> None:
+    """Raise one DataError naming every image whose shorter side is under a stage's need (and which stages).
+
+    Only the headers are read. No needs: nothing is checked.
+    """
+    if not needs:
+        return
+    paths = list(paths)
+    small: list[str] = []
+    failed: set[SideNeed] = set()
+    for path in paths:
+        width, height = image_side(path)
+        short = [need for need in needs if min(width, height) < need.side]
+        if short:
+            failed.update(short)
+            stages = ", ".join(f"{need.stage} needs {need.side}" for need in short)
+            small.append(f"{path}: {width}x{height} px ({stages})")
+    if not small:
+        return
+    listed_images = "\n  ".join(small[:_MAX_LISTED_IMAGES])
+    more = len(small) - _MAX_LISTED_IMAGES
+    if more > 0:
+        listed_images += f"\n  ... and {more} more"
+    minimum = max(need.side for need in failed)
+    reasons = "\n  ".join(f"stage {need.stage}: at least {need.side} px, because {need.reason}"
+                           for need in sorted(failed, key=lambda need: -need.side))
+    raise DataError(f"{where or 'data.folder.path'}: {len(small)} of {len(paths)} images have a side under "
+                    f"{minimum} px, the least the stages after download need:\n  {listed_images}\n"
+                    f"The stages and what sets their minimum side:\n  {reasons}\n"
+                    f"Remove or replace these images (or change the parameter named)")
+
+
+def fetch_folder(params: FolderParams, out_dir: Path | str, *, side_needs: Sequence[SideNeed] = (),
+                 progress: bool = True) -> Path:
+    """Write the folder's images (and its labels or classes) to ``out_dir``, all or nothing.
+
+    ``side_needs`` (:func:`stage_side_needs`): every image's shorter side is checked against them first
+    (none: any size is copied).
+    """
     if not params.path:
         raise ConfigError("data.folder.path: required when data.source is folder")
     folder, out_dir = Path(params.path).expanduser(), Path(out_dir)
@@ -52,6 +152,7 @@ def fetch_folder(params: FolderParams, out_dir: Path | str, *, progress: bool = 
     if _inside(out_dir, folder) or _inside(folder, out_dir):
         raise ConfigError(f"data.folder.path: {folder} and the output {out_dir} must not contain one another")
     images = _find_images(folder)
+    check_image_sides(images.values(), side_needs, where=str(_images_dir(folder)))
     labels_path = folder / LABELS_FILE
     table = _read_table(labels_path) if labels_path.is_file() else None
     if table is not None:

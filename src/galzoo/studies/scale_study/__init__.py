@@ -26,6 +26,7 @@ from galzoo.preprocess.prediction import (
     stats_from_metadata,
     store_view,
 )
+from galzoo.preprocess.scale import KAGGLE_FRAME
 from galzoo.preprocess.store import build_store, load_index
 from galzoo.splits import make_split, write_split
 from galzoo.studies.base import StageFiles, Study
@@ -169,10 +170,15 @@ class ScaleStudy(Study):
     default_task = TASK
 
     def build_store(self, params: Params, files: StageFiles) -> None:
-        """One uint8 array per scale (normalized, crop64, crop256) + index.csv."""
+        """One uint8 array per scale (normalized, crop64, crop256) + index.csv, cut from each image resampled
+        to the 424 px Kaggle frame (``preprocess.scale.to_kaggle_frame``: a user's folder may hold any size of
+        at least 256 px; a 424 px image is cropped as it is)."""
+        from galzoo.sources import expected_image_size
+
         raw = open_raw_dataset(files.raw)
         build_store(raw.image_paths, list(raw.ids), files.store, scales=params.crop.scales,
-                    output_size=params.crop.output_size, workers=params.crop.workers or None)
+                    output_size=params.crop.output_size, expected_size=expected_image_size(params.data.source),
+                    frame=KAGGLE_FRAME, workers=params.crop.workers or None)
 
     def split(self, params: Params, files: StageFiles) -> dict:
         """The random split of ``scale_study.seed``, shared by every scale."""
