@@ -11,6 +11,7 @@ import torch
 from astropy.io import fits
 from PIL import Image
 
+import galzoo.predict
 from galzoo import tree
 from galzoo.cli import main
 from galzoo.config import load_params
@@ -150,6 +151,36 @@ def test_a_classifier_gives_probabilities_summing_to_one_and_a_predicted_class(m
     probabilities = written[probability_columns].to_numpy()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert written["predicted_class"].tolist() == [CLASS_NAMES[i] for i in probabilities.argmax(axis=1)]
+
+
+# --- bounded memory: read, score and write one batch at a time ----------------------------------------------
+
+
+def test_images_are_read_batch_by_batch_as_the_rows_before_them_are_written(models_dir, jpeg_dir, tmp_path,
+                                                                             monkeypatch):
+    """Memory holds one batch: an image is read only once every batch before its own is scored and written
+    to the partial file, whatever the number of images."""
+    out = tmp_path / "p.csv"
+    partial = tmp_path / "p.csv.partial"
+    lines_written_when_read = []
+
+    def reading(path):
+        lines_written_when_read.append((path.name, len(partial.read_text().splitlines())))
+        return read_image(path)
+
+    monkeypatch.setattr(galzoo.predict, "read_image", reading)
+    predict_to_csv(models_dir / "crop64.pt", [jpeg_dir], out, batch_size=2, progress=False)
+    assert lines_written_when_read == [("100000.jpg", 1), ("100001.jpg", 1),  # the header only
+                                       ("100002.jpg", 3), ("100003.jpg", 3)]  # + the first batch's 2 rows
+    assert len(out.read_text().splitlines()) == 5 and not partial.exists()
+
+
+def test_a_csv_written_in_several_batches_has_one_header_and_the_rows_of_one_pass(models_dir, jpeg_dir, tmp_path):
+    frame = predict_to_csv(models_dir / "crop64.pt", [jpeg_dir], tmp_path / "p.csv", batch_size=3, progress=False)
+    written = read_csv(tmp_path / "p.csv")
+    assert list(written.columns) == KAGGLE_HEADER and written["GalaxyID"].tolist() == frame["GalaxyID"].tolist()
+    whole = predict_images(models_dir / "crop64.pt", [jpeg_dir], batch_size=4, progress=False).outputs
+    np.testing.assert_allclose(written[list(tree.ANSWER_COLUMNS)].to_numpy(), np.clip(whole, 0, 1), atol=1e-6)
 
 
 # --- the same preprocessing as the pipeline -----------------------------------------------------------------

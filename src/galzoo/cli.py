@@ -65,11 +65,11 @@ def _report(args) -> None:
 
 def _predict(args) -> None:
     """Score images with a trained model; the preprocessing comes from the checkpoint (see galzoo.predict)."""
-    from galzoo.predict import predict_to_csv
+    from galzoo.predict import write_predictions_csv
 
-    frame = predict_to_csv(args.model, args.inputs, args.out, tta=args.tta, batch_size=args.batch_size,
-                           device=args.device, workers=args.workers)
-    print(f"{len(frame)} predictions written to {args.out}", file=sys.stderr)
+    rows = write_predictions_csv(args.model, args.inputs, args.out, force=args.force, tta=args.tta,
+                                 batch_size=args.batch_size, device=args.device, workers=args.workers)
+    print(f"{rows} predictions written to {args.out}", file=sys.stderr)
 
 
 def _gallery(args) -> None:
@@ -119,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="image files (.jpg .jpeg .png .fits .fit .fts, optionally .gz for FITS) or folders "
                               "of them (not searched recursively)")
     predict.add_argument("--model", type=Path, required=True, help="a trained model (.pt) from the pipeline")
-    predict.add_argument("-o", "--out", type=Path, required=True, help="CSV file to write")
+    predict.add_argument("-o", "--out", type=Path, required=True,
+                         help="CSV file to write; an existing file is replaced only if it is an earlier galzoo "
+                              "predict CSV (or with --force); never an input image or the model")
+    predict.add_argument("--force", action="store_true",
+                         help="replace an existing -o file even if it is not a galzoo predictions CSV (input "
+                              "images and the model file are refused all the same)")
     predict.add_argument("--tta", action="store_true",
                          help="average over the 8 rotations by 90 degrees and flips of each model input (D4)")
     predict.add_argument("--batch-size", type=int, default=64, help="images per batch (default 64)")

@@ -7,15 +7,19 @@ prediction on the same image: the scale study's ``store_view``, the CNN comparis
 views (softmax averaged over them), the EfficientNet study's ``centre_crop`` and Perseus' ``resize``.
 
 Images are decoded and preprocessed in batches (optionally in DataLoader worker processes) as they are
-scored, so memory does not grow with the number of images. Crop sides are in pixels of the image, as in
+scored, and each batch's rows are appended to ``<out>.partial`` (renamed to the output at the end), so memory
+does not grow with the number of images. The output may never be an input image, the model file or a folder,
+and replaces an existing file only if it is an earlier predictions CSV (or with ``force``); see
+``check_output``. Crop sides are in pixels of the image, as in
 training on 424x424 Galaxy Zoo cutouts: an image at another pixel scale shows its galaxy at another size
 than the model saw, and a note says so.
 """
 from __future__ import annotations
 
+import csv
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,8 @@ from torch.utils.data import DataLoader, Dataset
 from galzoo import tree
 from galzoo.errors import ConfigError, DataError
 from galzoo.models.checkpoint import load_checkpoint
-from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE, read_rgb
+from galzoo.preprocess.images import (  # noqa: F401 (FITS_CLIP_PERCENTILES, stretch_to_uint8: tests read them here)
+    FITS_CLIP_PERCENTILES, KAGGLE_IMAGE_SIZE, max_image_pixels, read_fits_rgb, read_rgb, stretch_to_uint8)
 from galzoo.preprocess.prediction import ModelInput, model_input_from_metadata
 from galzoo.progress import progress_bar
 from galzoo.studies import list_studies  # noqa: F401 (registers every study's model input kind)
@@ -40,9 +45,6 @@ RASTER_SUFFIXES = (".jpg", ".jpeg", ".png")
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 SUPPORTED_SUFFIXES = RASTER_SUFFIXES + FITS_SUFFIXES
 """File endings ``galzoo predict`` reads (case-insensitive); astropy reads the gzipped FITS transparently."""
-
-FITS_CLIP_PERCENTILES = (0.5, 99.5)
-"""Percentiles of a FITS image mapped to 0 and 255 (see ``stretch_to_uint8``)."""
 
 ID_COLUMN = "GalaxyID"
 PREDICTED_CLASS_COLUMN = "predicted_class"
@@ -104,57 +106,6 @@ def collect_inputs(inputs: Sequence[str | Path]) -> list[Path]:
                             f"per id, so each input must have its own file name")
         first_of[galaxy] = path
     return paths
-
-
-def stretch_to_uint8(data: np.ndarray, percentiles: tuple[float, float] = FITS_CLIP_PERCENTILES) -> np.ndarray:
-    """Linear stretch of a float image to uint8: the low/high percentiles (of all channels together) map to
-    0 and 255, values beyond them are clipped; NaN and infinite pixels become 0.
-
-    Why this stretch: the models were trained on 8-bit JPEG-like RGB, where the sky sits near 0 and the
-    galaxy's core near 255. Percentile clipping puts the sky at the bottom and the galaxy at the top of the
-    range whatever the FITS units (counts, nanomaggies, an already stretched image) while a few hot pixels,
-    cosmic rays or a bright star (the top 0.5%) cannot squash the galaxy into the lowest grey levels. One
-    stretch for the three channels keeps their ratios, i.e. the colour. Linear, not asinh: a FITS that is
-    already display-scaled keeps its look; for raw fluxes an asinh stretch (as SDSS used for the Galaxy Zoo
-    JPEGs) made beforehand is closer to the training images.
-    """
-    values = np.asarray(data, dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.zeros(values.shape, np.uint8)
-    low, high = np.percentile(values[finite], percentiles)
-    if not high > low:
-        return np.zeros(values.shape, np.uint8)
-    scaled = (np.where(finite, values, low) - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def _fits_planes(data: np.ndarray, path: Path) -> np.ndarray:
-    """A FITS data array as ``H x W x 3``: 2-D grey copied to 3 channels, or 3 planes first or last."""
-    data = np.squeeze(data)  # e.g. (1, H, W) from a single-plane cube
-    if data.ndim == 2:
-        return np.repeat(data[..., None], 3, axis=2)
-    if data.ndim == 3 and data.shape[0] == 3:  # FITS order: NAXIS3 planes of NAXIS2 x NAXIS1
-        return np.moveaxis(data, 0, -1)
-    if data.ndim == 3 and data.shape[2] == 3:
-        return data
-    raise DataError(f"{path}: FITS image of shape {data.shape}; expected 2-D (grey) or 3 planes "
-                    f"(3 x H x W or H x W x 3)")
-
-
-def read_fits_rgb(path: Path) -> np.ndarray:
-    """The first image HDU of a FITS file as uint8 ``H x W x 3`` (planes in file order as R, G, B), stretched
-    by ``stretch_to_uint8``. For SDSS-like colour order give the planes as i, r, g (as the Kaggle JPEGs)."""
-    from astropy.io import fits  # imported here: only FITS inputs pay for it
-
-    try:
-        with fits.open(path, memmap=False) as hdus:
-            data = next((hdu.data for hdu in hdus if hdu.is_image and hdu.data is not None), None)
-    except (OSError, ValueError, TypeError, EOFError) as err:
-        raise DataError(f"{path}: not a readable FITS file ({type(err).__name__}: {err})") from err
-    if data is None:
-        raise DataError(f"{path}: FITS file without image data")
-    return stretch_to_uint8(_fits_planes(np.asarray(data), path))
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -229,21 +180,29 @@ def _mean_over_views(outputs: np.ndarray) -> np.ndarray:
     return torch.from_numpy(outputs.astype(np.float32)).mean(dim=1).numpy().astype(np.float64)
 
 
-def predict_images(model_path: Path, images: Sequence[str | Path], *, tta: bool = False, batch_size: int = 64,
-                   device: str = "auto", workers: int = 0, progress: bool = True) -> Predictions:
-    """Score every image of ``images`` (files and folders, see ``collect_inputs``) with the checkpoint.
+@dataclass
+class _Scorer:
+    """A loaded checkpoint, ready to score: the model on its device and the preprocessing it was trained with."""
 
-    Eval mode (dropout off, batch-norm running statistics), no gradients, bf16 autocast on CUDA only. The
-    first unreadable image stops the run with an error naming it (and any other bad file of its batch).
-    """
+    model: nn.Module
+    meta: dict[str, Any]
+    preprocess: ModelInput
+    class_names: list[str] | None
+    device: torch.device
+    amp_dtype: torch.dtype | None
+
+
+def _check_options(batch_size: int, workers: int, device: str) -> None:
     if batch_size < 1:
         raise DataError(f"batch size must be at least 1, got {batch_size}")
     if workers < 0:
         raise DataError(f"workers must be 0 (decode in this process) or more, got {workers}")
-    model_path = Path(model_path)
-    paths = collect_inputs(images)
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: no CUDA device is available here; use --device auto or cpu")
+    max_image_pixels()  # a bad GALZOO_MAX_IMAGE_PIXELS fails here, not once per image in the workers
+
+
+def _load_scorer(model_path: Path, device: str) -> _Scorer:
     torch_device = select_device(device)
     model, meta = load_checkpoint(model_path, torch_device)
     preprocess = model_input_from_metadata(meta, model_path)
@@ -251,62 +210,228 @@ def predict_images(model_path: Path, images: Sequence[str | Path], *, tta: bool 
     if class_names is None and meta["num_outputs"] != tree.N_ANSWERS:
         raise DataError(f"{model_path}: a model with {meta['num_outputs']} outputs and no class_names: expected "
                         f"the {tree.N_ANSWERS} vote fractions or a classifier")
-    amp_dtype = autocast_dtype("auto", torch_device)
-    loader = DataLoader(_ImageFiles(paths, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers,
-                        collate_fn=_as_list)
-    off_size: list[Path] = []
+    return _Scorer(model, meta, preprocess, class_names, torch_device, autocast_dtype("auto", torch_device))
 
-    def stacked_views(batches, bar):
-        """The views of each batch of files as one tensor; a batch is counted (progress bar, images of another
-        size) once the model has scored it."""
-        done = 0
+
+def _scored_batches(scorer: _Scorer, paths: list[Path], *, tta: bool, batch_size: int, workers: int,
+                    progress: bool) -> Iterator[tuple[list[str], np.ndarray]]:
+    """``(ids, B x outputs)`` per batch of ``paths``, in order: each batch is read, preprocessed and scored
+    only when the consumer asks for it, so memory holds one batch of images (plus the DataLoader's prefetch
+    with workers), never all of them. The first unreadable image stops the run with an error naming it (and
+    any other bad file of its batch)."""
+    loader = DataLoader(_ImageFiles(paths, scorer.preprocess), batch_size=batch_size, shuffle=False,
+                        num_workers=workers, collate_fn=_as_list)
+    off_size: list[Path] = []
+    done = 0
+    batches = iter(loader)  # workers start before tqdm's monitor thread (forking a threaded process can hang)
+    with progress_bar(total=len(paths), unit="img", desc="predict", enabled=progress) as bar:
         for items in batches:
             errors = [item.error for item in items if item.error is not None]
             if errors:
                 raise DataError("could not read or crop:\n  " + "\n  ".join(errors))
-            yield torch.from_numpy(np.stack([item.views for item in items]))
-            off_size.extend(paths[done + i] for i, item in enumerate(items)
+            views = torch.from_numpy(np.stack([item.views for item in items]))
+            outputs = score_views(scorer.model, views, classifier=scorer.class_names is not None, tta=tta,
+                                  device=scorer.device, amp_dtype=scorer.amp_dtype)
+            batch = paths[done:done + len(items)]
+            off_size.extend(path for path, item in zip(batch, items)
                             if item.shape != (KAGGLE_IMAGE_SIZE, KAGGLE_IMAGE_SIZE))
             done += len(items)
             bar.update(len(items))
-
-    batches = iter(loader)  # workers start before tqdm's monitor thread (forking a threaded process can hang)
-    with progress_bar(total=len(paths), unit="img", desc="predict", enabled=progress) as bar:
-        outputs = predict_batches(model, stacked_views(batches, bar), device=torch_device, amp_dtype=amp_dtype,
-                                  softmax=class_names is not None, tta=tta)
-    if off_size and not preprocess.any_image_size:
+            yield [image_id(path) for path in batch], outputs
+    if off_size and not scorer.preprocess.any_image_size:
         print(f"galzoo predict: note: {len(off_size)} of {len(paths)} images are not {KAGGLE_IMAGE_SIZE}x"
               f"{KAGGLE_IMAGE_SIZE} (e.g. {off_size[0]}); crop sides are in pixels, as in training on Galaxy Zoo "
               f"cutouts, so their galaxies appear at another scale than the model saw", file=sys.stderr)
-    return Predictions([image_id(path) for path in paths], _mean_over_views(outputs), class_names, meta)
+
+
+def predict_images(model_path: Path, images: Sequence[str | Path], *, tta: bool = False, batch_size: int = 64,
+                   device: str = "auto", workers: int = 0, progress: bool = True) -> Predictions:
+    """Score every image of ``images`` (files and folders, see ``collect_inputs``) with the checkpoint; the
+    outputs of all images are returned together (``predict_to_csv`` writes them batch by batch instead).
+
+    Eval mode (dropout off, batch-norm running statistics), no gradients, bf16 autocast on CUDA only. The
+    first unreadable image stops the run with an error naming it (and any other bad file of its batch).
+    """
+    _check_options(batch_size, workers, device)
+    model_path = Path(model_path)
+    paths = collect_inputs(images)
+    scorer = _load_scorer(model_path, device)
+    chunks = [outputs for _, outputs in _scored_batches(scorer, paths, tta=tta, batch_size=batch_size,
+                                                         workers=workers, progress=progress)]
+    return Predictions([image_id(path) for path in paths], np.concatenate(chunks), scorer.class_names, scorer.meta)
+
+
+def prediction_columns(class_names: Sequence[str] | None) -> list[str]:
+    """The output table's header: ``GalaxyID`` + the 37 Kaggle columns, or ``GalaxyID`` + ``p_<class>`` per
+    class + ``predicted_class``."""
+    if class_names is None:
+        return [ID_COLUMN, *tree.ANSWER_COLUMNS]
+    return [ID_COLUMN, *(f"p_{name}" for name in class_names), PREDICTED_CLASS_COLUMN]
 
 
 def predictions_frame(predictions: Predictions) -> pd.DataFrame:
     """The output table: ``GalaxyID`` + the 37 Kaggle columns clipped to [0, 1] (a Kaggle submission; not
     renormalised: a ``tree`` output layer already obeys the tree), or ``GalaxyID`` + ``p_<class>`` per class
     + ``predicted_class`` for classifiers."""
+    columns = prediction_columns(predictions.class_names)
     if predictions.class_names is None:
-        frame = pd.DataFrame(np.clip(predictions.outputs, 0.0, 1.0), columns=list(tree.ANSWER_COLUMNS))
+        frame = pd.DataFrame(np.clip(predictions.outputs, 0.0, 1.0), columns=columns[1:])
     else:
-        names = list(predictions.class_names)
-        frame = pd.DataFrame(predictions.outputs, columns=[f"p_{name}" for name in names])
-        frame[PREDICTED_CLASS_COLUMN] = np.asarray(names)[predictions.outputs.argmax(axis=1)]
+        frame = pd.DataFrame(predictions.outputs, columns=columns[1:-1])
+        frame[PREDICTED_CLASS_COLUMN] = np.asarray(predictions.class_names)[predictions.outputs.argmax(axis=1)]
     frame.insert(0, ID_COLUMN, predictions.ids)
     return frame
 
 
-def write_predictions(frame: pd.DataFrame, out_csv: Path) -> Path:
-    """Write the table to ``out_csv`` through a temporary file, so a failed run never leaves a partial CSV."""
+# ---------------------------------------------------------------------------------------------- output
+
+
+def is_predictions_csv(path: Path) -> bool:
+    """Whether ``path`` starts with the header ``galzoo predict`` writes (see ``prediction_columns``): a
+    previous run's output, which a new run may replace."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(1 << 16)
+    except OSError:
+        return False
+    try:
+        header = next(csv.reader([first.decode("utf-8").rstrip("\r\n")]), [])
+    except (UnicodeDecodeError, csv.Error):
+        return False
+    if header[:1] != [ID_COLUMN]:
+        return False
+    rest = header[1:]
+    if rest == list(tree.ANSWER_COLUMNS):
+        return True
+    return (len(rest) >= 2 and rest[-1] == PREDICTED_CLASS_COLUMN
+            and all(column.startswith("p_") and len(column) > 2 for column in rest[:-1]))
+
+
+def partial_path(out_csv: Path) -> Path:
+    """The file a run writes before renaming it to ``out_csv``: a failed run leaves neither."""
     out_csv = Path(out_csv)
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    partial = out_csv.with_name(out_csv.name + ".partial")
-    frame.to_csv(partial, index=False, float_format=FLOAT_FORMAT)
-    os.replace(partial, out_csv)
-    return out_csv
+    return out_csv.with_name(out_csv.name + ".partial")
+
+
+def check_output(out_csv: Path, inputs: Sequence[Path], model_path: Path, *, force: bool = False) -> None:
+    """Refuse an output that would destroy something: a folder, an input image, the model file (whatever the
+    path's spelling: ``./x``, symbolic or hard links; the same goes for the temporary ``<out>.partial``), a
+    device or pipe, or an existing file that is not a previous ``galzoo predict`` CSV unless ``force``. All
+    but the last are refused even with ``force``."""
+    out_csv = Path(out_csv)
+    if out_csv.is_dir():
+        raise DataError(f"-o {out_csv}: is a folder; give the CSV file to write, e.g. {out_csv / 'predictions.csv'}")
+    protected = [(Path(model_path), "the model file given to --model"), *((path, "an input image") for path in inputs)]
+    for target in (out_csv, partial_path(out_csv)):
+        try:
+            target_stat = os.stat(target)
+        except OSError:  # nothing there (or a dangling link): nothing to destroy
+            continue
+        for path, what in protected:
+            try:
+                same = os.path.samestat(target_stat, os.stat(path))
+            except OSError:
+                continue
+            if same:
+                which = "" if target == out_csv else f"its temporary file {target} "
+                raise DataError(f"-o {out_csv}: {which}is {what} ({path}); refusing to overwrite it (even with "
+                                f"--force): write the predictions to another file")
+    if supported_suffix(out_csv) is not None:
+        raise DataError(f"-o {out_csv}: has an image file's ending; give a CSV file (e.g. predictions.csv), which a "
+                        f"later run over the same folder will not try to read as an image")
+    if out_csv.exists() and not out_csv.is_file():
+        raise DataError(f"-o {out_csv}: exists and is not a regular file (a device, a pipe, ...); refusing to "
+                        f"replace it (even with --force)")
+    if out_csv.exists() and not force and not is_predictions_csv(out_csv):
+        raise DataError(f"-o {out_csv}: the file exists and is not a galzoo predictions CSV (its first line is "
+                        f"not a header GalaxyID,Class1.1,... or GalaxyID,p_<class>,...,predicted_class); "
+                        f"refusing to overwrite it: choose another file, or pass --force to replace it")
+
+
+class _CsvWriter:
+    """Rows appended to ``<out>.partial`` batch by batch and renamed to ``out`` by ``commit``; ``discard``
+    (any failure) removes the partial file and the folders this writer made, so a failed run leaves nothing."""
+
+    def __init__(self, out_csv: Path):
+        self.out, self.partial = Path(out_csv), partial_path(out_csv)
+        self.made: list[Path] = []
+        missing = [folder for folder in (self.out.parent, *self.out.parent.parents) if not folder.exists()]
+        try:
+            for folder in reversed(missing):
+                folder.mkdir()
+                self.made.append(folder)
+            self.handle = open(self.partial, "w", newline="", encoding="utf-8")
+        except OSError as err:
+            self._remove_folders()
+            raise DataError(f"-o {self.out}: cannot write here ({err.strerror or err}: {err.filename or self.out})"
+                            ) from err
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame, *, header: bool = False) -> None:
+        try:
+            frame.to_csv(self.handle, index=False, header=header, float_format=FLOAT_FORMAT)
+            self.handle.flush()
+        except OSError as err:
+            raise DataError(f"{self.partial}: could not write the predictions ({err.strerror or err})") from err
+        self.rows += len(frame)
+
+    def commit(self) -> None:
+        try:
+            self.handle.close()
+            os.replace(self.partial, self.out)
+        except OSError as err:
+            raise DataError(f"-o {self.out}: could not write the predictions ({err.strerror or err})") from err
+
+    def discard(self) -> None:
+        self.handle.close()
+        self.partial.unlink(missing_ok=True)
+        self._remove_folders()
+
+    def _remove_folders(self) -> None:
+        for folder in reversed(self.made):
+            try:
+                folder.rmdir()
+            except OSError:  # something else was put there meanwhile: keep it
+                break
+
+
+def write_predictions_csv(model_path: Path, images: Sequence[str | Path], out_csv: Path, *, force: bool = False,
+                          tta: bool = False, batch_size: int = 64, device: str = "auto", workers: int = 0,
+                          progress: bool = True,
+                          on_batch: Callable[[pd.DataFrame], None] | None = None) -> int:
+    """Score ``images`` and write their table (see ``predictions_frame``) to ``out_csv``; returns the rows
+    written. What ``galzoo predict`` runs.
+
+    Before any image is read, the output is checked (``check_output``) and its temporary file
+    ``<out_csv>.partial`` opened (missing folders are made), so an unwritable ``-o`` fails at once. Then each
+    batch is read, scored and appended to the partial file, which is renamed to ``out_csv`` at the end:
+    memory holds one batch, and a failed run leaves neither file (nor the folders it made). ``on_batch``
+    sees each batch's rows as they are written.
+    """
+    _check_options(batch_size, workers, device)
+    model_path, out_csv = Path(model_path), Path(out_csv)
+    paths = collect_inputs(images)
+    check_output(out_csv, paths, model_path, force=force)
+    writer = _CsvWriter(out_csv)
+    try:
+        scorer = _load_scorer(model_path, device)
+        writer.write(pd.DataFrame(columns=prediction_columns(scorer.class_names)), header=True)
+        for ids, outputs in _scored_batches(scorer, paths, tta=tta, batch_size=batch_size, workers=workers,
+                                            progress=progress):
+            frame = predictions_frame(Predictions(ids, outputs, scorer.class_names, scorer.meta))
+            writer.write(frame)
+            if on_batch is not None:
+                on_batch(frame)
+        writer.commit()
+    except BaseException:
+        writer.discard()
+        raise
+    return writer.rows
 
 
 def predict_to_csv(model_path: Path, images: Sequence[str | Path], out_csv: Path, **options) -> pd.DataFrame:
-    """``predict_images`` + ``predictions_frame`` + ``write_predictions``; returns the table written."""
-    frame = predictions_frame(predict_images(model_path, images, **options))
-    write_predictions(frame, out_csv)
-    return frame
+    """``write_predictions_csv`` that also returns the table written (all rows in memory: for scripts and
+    tests; the command line keeps only one batch)."""
+    frames: list[pd.DataFrame] = []
+    write_predictions_csv(model_path, images, out_csv, on_batch=frames.append, **options)
+    return pd.concat(frames, ignore_index=True)

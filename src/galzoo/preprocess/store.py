@@ -20,7 +20,7 @@ import pandas as pd
 
 from galzoo.errors import ConfigError, DataError
 from galzoo.preprocess.crops import SCALES, check_scale, crop_all_scales
-from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE, read_rgb
+from galzoo.preprocess.images import KAGGLE_IMAGE_SIZE, max_image_pixels, read_rgb
 from galzoo.preprocess.scale import ScaleResult, to_kaggle_frame
 from galzoo.progress import progress_bar
 
@@ -127,6 +127,7 @@ def build_store(
     fail with one DataError naming every bad file, and nothing is published. Returns the index.
     """
     scales = tuple(scales)
+    max_image_pixels()  # a bad GALZOO_MAX_IMAGE_PIXELS fails here, before any worker starts
     if workers is None:
         workers = os.cpu_count() or 1
     _validate_inputs(image_paths, ids, scales, workers, output_size)
