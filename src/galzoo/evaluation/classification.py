@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata
 from torch import nn
 
 from galzoo.training.inference import predict_batches, tensor_batches
@@ -44,14 +44,26 @@ def _rates(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def ovr_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
-    """Macro average of the one-vs-rest ROC AUCs (NaN when a class is absent from ``labels``)."""
+    """Macro average of the one-vs-rest ROC AUCs (NaN when a class is absent from ``labels``); two classes give
+    the one curve of class 1's score.
+
+    Computed from ranks (the Mann-Whitney U statistic, ties counted half), which is the area under the ROC
+    curve exactly, as scikit-learn's ``roc_auc_score`` gives it (a test checks), but about 100 times faster:
+    the bootstrap calls it a thousand times per evaluation.
+    """
+    labels = np.asarray(labels)
     n_classes = probabilities.shape[1]
     if len(np.unique(labels)) < n_classes:
         return float("nan")
-    if n_classes == 2:  # both one-vs-rest curves are the same curve; scikit-learn wants the positive score
-        return float(roc_auc_score(labels, probabilities[:, 1]))
-    return float(roc_auc_score(labels, probabilities, multi_class="ovr", average="macro",
-                               labels=list(range(n_classes))))
+    classes = [1] if n_classes == 2 else range(n_classes)
+    areas = []
+    for c in classes:
+        positive = labels == c
+        n_pos = int(positive.sum())
+        n_neg = len(labels) - n_pos
+        ranks = rankdata(probabilities[:, c])  # average ranks: a tie between classes counts half
+        areas.append((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(np.mean(areas))
 
 
 def classification_scores(labels: np.ndarray, probabilities: np.ndarray, class_names: tuple[str, ...]) -> dict:
