@@ -6,6 +6,7 @@ Not a test: figures depend on the machine and its other load.
 
     python benchmarks/model_throughput.py                                  # every model of the CNN comparison
     python benchmarks/model_throughput.py --models kabani_maxout,alexnet --threads 2 --batch-size 32
+    python benchmarks/model_throughput.py --models kabani_maxout --compile   # + torch.compile (inductor), NCHW
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ COMPARISON_MODELS = ("kabani_maxout", "alexnet", "dieleman", "vgg16", "inception
 
 
 def step_rate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> float:
-    """Images per second over ``steps`` training steps (after one untimed step)."""
+    """Images per second over ``steps`` training steps (after one untimed step, which compiles a compiled model)."""
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     model.train()
 
@@ -49,12 +50,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--compile", action="store_true",
+                        help="also time torch.compile (default mode) in NCHW, and the seconds its first step takes")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {args.threads} threads, batch {args.batch_size}, {args.size} px, "
           f"{args.steps} steps x {args.repeat} rounds; load average {os.getloadavg()[0]:.2f}")
-    print("| model | parameters | NCHW img/s | channels_last img/s | ratio |\n|---|---|---|---|---|")
+    compiled_header = " compiled img/s | compile s |" if args.compile else ""
+    print(f"| model | parameters | NCHW img/s | channels_last img/s | ratio |{compiled_header}")
+    print("|---|---|---|---|---|" + ("---|---|" if args.compile else ""))
     for name in args.models.split(","):
         model = create_model(name, num_outputs=args.classes, input_size=args.size)
         x = torch.randn(args.batch_size, 3, args.size, args.size)
@@ -66,7 +71,14 @@ def main() -> None:
                                                     x.contiguous(memory_format=torch.channels_last), y, args.steps))
         nchw, last = statistics.median(rates["nchw"]), statistics.median(rates["channels_last"])
         n_params = sum(p.numel() for p in model.parameters()) / 1e6
-        print(f"| {name} | {n_params:.1f}M | {nchw:.1f} | {last:.1f} | {last / nchw:.2f}x |", flush=True)
+        row = f"| {name} | {n_params:.1f}M | {nchw:.1f} | {last:.1f} | {last / nchw:.2f}x |"
+        if args.compile:
+            compiled = torch.compile(model.to(memory_format=torch.contiguous_format))
+            start = time.perf_counter()
+            rate = step_rate(compiled, x, y, args.steps * args.repeat)
+            total = time.perf_counter() - start
+            row += f" {rate:.1f} | {total - args.steps * args.repeat * len(x) / rate:.0f} |"
+        print(row, flush=True)
 
 
 if __name__ == "__main__":
