@@ -1,32 +1,135 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to results:
-#   ./bootstrap.sh repro    set up .venv (pinned CPU torch + galzoo), then `dvc repro` the whole DAG
+#   ./bootstrap.sh repro    set up .venv (exactly the locked packages + galzoo), then `dvc repro` the whole DAG
 #   ./bootstrap.sh test     set up the same way, then run the test suite (what .ci/run calls)
-# Extra arguments go to dvc repro / pytest.
+#   ./bootstrap.sh lock     (maintainers) re-resolve requirements.lock and requirements-cuda.lock with pip-tools
+# Extra arguments go to dvc repro / pytest / pip-compile.
+#
+# The environment is the lock file, installed with `pip install --require-hashes --no-deps`:
+#   requirements.lock        every package pinned and hashed, with PyTorch's CPU build of torch (what dvc.lock
+#                            was made with, and what CI installs)
+#   requirements-cuda.lock   the same pins with PyPI's default torch build and the CUDA packages it needs
+# GALZOO_TORCH=cpu|cuda picks one; unset, the CPU lock is used where pip's configuration offers torch's CPU
+# build (PyTorch's CPU wheel index, or a folder of wheels), else the CUDA lock.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 python=${PYTHON:-python3}
 export NO_ALBUMENTATIONS_UPDATE=1 DVC_NO_ANALYTICS=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 export PATH="$PWD/.venv/bin:$PATH"
+LOCK_PYTHON=3.11   # the Python the locks were resolved with (their header says so)
+
+locked_version() {  # locked_version PACKAGE LOCKFILE
+  sed -n "s/^$1==\([^ ]*\).*/\1/p" "$2"
+}
+
+choose_lock() {
+  case "${GALZOO_TORCH:-auto}" in
+    cpu) echo requirements.lock ;;
+    cuda) echo requirements-cuda.lock ;;
+    auto)
+      local cpu_torch offered
+      cpu_torch=$(locked_version torch requirements.lock)
+      offered=$(pip index versions torch 2>/dev/null || true)   # what pip's configuration can install
+      if grep -qF "$cpu_torch" <<<"$offered"; then
+        echo requirements.lock
+      else
+        echo "== pip offers no torch $cpu_torch (PyTorch's CPU build, which made dvc.lock): using PyPI's default" \
+          "torch build and its CUDA packages (requirements-cuda.lock, several GB). For the CPU build, add PyTorch's" \
+          "CPU wheel index to pip's configuration (docs), or set GALZOO_TORCH=cpu to see why it is not found." >&2
+        echo requirements-cuda.lock
+      fi
+      ;;
+    *) echo "GALZOO_TORCH must be cpu or cuda (or unset), not '$GALZOO_TORCH'" >&2; exit 2 ;;
+  esac
+}
 
 setup() {
   if [ ! -x .venv/bin/python ]; then
     echo "== creating .venv with $($python --version)"
     "$python" -m venv .venv
   fi
-  local want stamp=.venv/.galzoo-installed
-  want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+  local want stamp=.venv/.galzoo-installed lock stale
+  want=$(cat pyproject.toml requirements.lock requirements-cuda.lock <(echo "${GALZOO_TORCH:-auto}") |
+    sha256sum | cut -d' ' -f1)
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    echo "== installing torch 2.13.0 and galzoo into .venv"
-    # torch 2.13.0 as pip is configured to find it: a CPU build where pip's configuration offers one (as on
-    # the project's CI machines), else PyPI's default build (with CUDA, several GB). For a CPU-only build
-    # elsewhere, point pip at PyTorch's CPU wheel index first (PIP_EXTRA_INDEX_URL; see pytorch.org).
-    pip install -q torch==2.13.0
-    pip install -q -c constraints.txt -e ".[dev]"
+    if ! .venv/bin/python -c "import sys; sys.exit(sys.version_info[:2] != tuple(map(int, '$LOCK_PYTHON'.split('.'))))"; then
+      echo "== warning: .venv has Python $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])');" \
+        "the locks were made with Python $LOCK_PYTHON, and pip refuses a file whose hash they lack" >&2
+    fi
+    lock=$(choose_lock)
+    echo "== installing $lock (torch $(locked_version torch "$lock")) and galzoo into .venv"
+    # Exactly the lock: first remove what it does not pin, or pins at another version (pip would keep a
+    # torch 2.13.0+cpu where the lock asks for 2.13.0), then install it without resolving anything.
+    stale=$(.venv/bin/python - "$lock" <<'EOF'
+import re, sys
+from importlib.metadata import distributions
+norm = lambda name: re.sub(r"[-_.]+", "-", name).lower()
+pins = {norm(n): v for n, v in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", open(sys.argv[1]).read(), re.M)}
+for dist in distributions():
+    name = norm(dist.metadata["Name"] or "")
+    if name not in ("pip", "galzoo", "") and pins.get(name) != dist.version:
+        print(dist.metadata["Name"])
+EOF
+    )
+    if [ -n "$stale" ]; then
+      echo "== removing what $lock does not pin, or pins at another version: $(echo $stale)"
+      # shellcheck disable=SC2086
+      pip uninstall -q -y $stale
+    fi
+    pip install -q --require-hashes --no-deps -r "$lock"
+    # galzoo itself, built by the locked setuptools (no isolated build fetching an unpinned one)
+    pip install -q --no-deps --no-build-isolation -e .
     echo "$want" > "$stamp"
   fi
   dvc config core.analytics false
+}
+
+lock() {
+  # pip-compile keeps every pin already in the output file that still fits pyproject.toml, so this only
+  # re-resolves what changed; `./bootstrap.sh lock --upgrade-package numpy` moves one package on.
+  tools=$(mktemp -d)
+  trap 'rm -rf "$tools"' EXIT
+  echo "== pip-tools into a throwaway venv"
+  "$python" -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q "pip-tools>=7.4,<8"
+  local compile=("$tools/venv/bin/pip-compile" --quiet --allow-unsafe --extra dev --generate-hashes --strip-extras
+    --no-emit-index-url --no-emit-find-links --no-emit-trusted-host)
+  export CUSTOM_COMPILE_COMMAND="./bootstrap.sh lock"
+  echo "== requirements.lock: torch's CPU build, as pip's configuration offers it"
+  "${compile[@]}" "$@" --output-file requirements.lock pyproject.toml
+  if ! grep -q '^torch==[^ ]*+cpu ' requirements.lock; then
+    echo "requirements.lock got torch $(locked_version torch requirements.lock), not a CPU build: add PyTorch's" \
+      "CPU wheel index to pip's configuration (PIP_EXTRA_INDEX_URL or pip.conf) and run this again" >&2
+    exit 1
+  fi
+  echo "== requirements-cuda.lock: the same pins with PyPI's torch (pip's default index only)"
+  # Start from the CPU lock's pins (hashes kept, so pip-compile reuses them), torch without its CPU label and
+  # without the CPU wheel's hash, plus the CUDA packages the previous CUDA lock pinned.
+  "$tools/venv/bin/python" - <<'EOF'
+import re
+from pathlib import Path
+
+def entries(text):  # {name: entry text}, an entry being a pin line with its hash and comment lines
+    out, name = {}, None
+    for line in text.splitlines(keepends=True):
+        m = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==", line)
+        if m:
+            name = m[1].lower()
+            out[name] = ""
+        if m or (name and line.startswith(" ")):  # the pin, its hashes, its "# via" lines
+            out[name] += line
+    return out
+
+cpu = entries(Path("requirements.lock").read_text())
+old = Path("requirements-cuda.lock")
+seed = {**(entries(old.read_text()) if old.exists() else {}), **cpu}
+seed["torch"] = re.sub(r"\+cpu", "", seed["torch"].split(" \\")[0]) + "\n"
+old.write_text("".join(seed[k] for k in sorted(seed)))
+EOF
+  env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+    "${compile[@]}" --output-file requirements-cuda.lock pyproject.toml
+  echo "== done: check with  python -m pytest tests/test_dependency_lock.py"
 }
 
 cmd=${1:-}
@@ -42,8 +145,11 @@ case "$cmd" in
     setup
     HF_HUB_OFFLINE=1 python -m pytest "$@"
     ;;
+  lock)
+    lock "$@"
+    ;;
   *)
-    echo "usage: $0 repro|test [args...]" >&2
+    echo "usage: $0 repro|test|lock [args...]" >&2
     exit 2
     ;;
 esac
