@@ -34,3 +34,12 @@ def test_a_perfect_ranking_is_one_and_a_reversed_one_is_zero():
 
 def test_a_class_missing_from_the_labels_has_no_auc():
     assert np.isnan(ovr_auc(np.array([0, 1, 1]), np.full((3, 3), 1 / 3)))
+
+
+def test_average_ranks_are_scipy_s_rankdata():
+    from scipy.stats import rankdata
+
+    from galzoo.evaluation.classification import average_ranks
+
+    values = np.random.default_rng(3).integers(0, 6, 40).astype(float)
+    assert np.array_equal(average_ranks(values), rankdata(values))
