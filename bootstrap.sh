@@ -2,7 +2,7 @@
 # One command from a fresh clone to results:
 #   ./bootstrap.sh repro    set up .venv (exactly the locked packages + galzoo), then `dvc repro` the whole DAG
 #   ./bootstrap.sh test     set up the same way, then run the test suite (what .ci/run calls)
-#   ./bootstrap.sh lock     (maintainers) re-resolve requirements.lock and requirements-cuda.lock with pip-tools
+#   ./bootstrap.sh lock     (maintainers) re-resolve requirements.lock (GALZOO_TORCH=cuda: requirements-cuda.lock)
 # Extra arguments go to dvc repro / pytest / pip-compile.
 #
 # The environment is the lock file, installed with `pip install --require-hashes --no-deps`:
@@ -88,28 +88,29 @@ EOF
 }
 
 lock() {
-  # pip-compile keeps every pin already in the output file that still fits pyproject.toml, so this only
-  # re-resolves what changed; `./bootstrap.sh lock --upgrade-package numpy` moves one package on.
-  tools=$(mktemp -d)
+  # Re-resolves one lock with pip's configuration as it is; pip-compile keeps every pin already in the output
+  # file that still fits pyproject.toml (`./bootstrap.sh lock --upgrade-package numpy` moves one on).
+  #   GALZOO_TORCH=cpu (default)  requirements.lock: pip must offer torch's CPU build (PyTorch's CPU index)
+  #   GALZOO_TORCH=cuda           requirements-cuda.lock: pip must offer torch's default build only (PyPI), so
+  #                               run it with a pip configuration that has no CPU build in it
+  local variant=${GALZOO_TORCH:-cpu} out torch command="./bootstrap.sh lock"
+  case "$variant" in
+    cpu) out=requirements.lock ;;
+    cuda) out=requirements-cuda.lock command="GALZOO_TORCH=cuda $command" ;;
+    *) echo "GALZOO_TORCH must be cpu or cuda, not '$variant'" >&2; exit 2 ;;
+  esac
+  tools=$(mktemp -d)   # global: the EXIT trap runs after this function has returned
   trap 'rm -rf "$tools"' EXIT
   echo "== pip-tools into a throwaway venv"
   "$python" -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q "pip-tools>=7.4,<8"
-  local compile=("$tools/venv/bin/pip-compile" --quiet --allow-unsafe --extra dev --generate-hashes --strip-extras
-    --no-emit-index-url --no-emit-find-links --no-emit-trusted-host)
-  export CUSTOM_COMPILE_COMMAND="./bootstrap.sh lock"
-  echo "== requirements.lock: torch's CPU build, as pip's configuration offers it"
-  "${compile[@]}" "$@" --output-file requirements.lock pyproject.toml
-  if ! grep -q '^torch==[^ ]*+cpu ' requirements.lock; then
-    echo "requirements.lock got torch $(locked_version torch requirements.lock), not a CPU build: add PyTorch's" \
-      "CPU wheel index to pip's configuration (PIP_EXTRA_INDEX_URL or pip.conf) and run this again" >&2
-    exit 1
-  fi
-  echo "== requirements-cuda.lock: the same pins with PyPI's torch (pip's default index only)"
-  # Start from the CPU lock's pins (hashes kept, so pip-compile reuses them), torch without its CPU label and
-  # without the CPU wheel's hash, plus the CUDA packages the previous CUDA lock pinned.
-  "$tools/venv/bin/python" - <<'EOF'
+  [ ! -f "$out" ] || cp "$out" "$tools/$out"   # its pins are kept; written back only if the build is right
+  if [ "$variant" = cuda ]; then
+    # Seed it with the CPU lock's pins (pip-compile keeps them), torch without its CPU label and hash, and the
+    # CUDA packages the previous CUDA lock pinned, so that the two locks agree on every shared package.
+    "$tools/venv/bin/python" - "$tools/$out" <<'EOF'
 import re
+import sys
 from pathlib import Path
 
 def entries(text):  # {name: entry text}, an entry being a pin line with its hash and comment lines
@@ -124,13 +125,23 @@ def entries(text):  # {name: entry text}, an entry being a pin line with its has
     return out
 
 cpu = entries(Path("requirements.lock").read_text())
-old = Path("requirements-cuda.lock")
+old = Path(sys.argv[1])
 seed = {**(entries(old.read_text()) if old.exists() else {}), **cpu}
 seed["torch"] = re.sub(r"\+cpu", "", seed["torch"].split(" \\")[0]) + "\n"
 old.write_text("".join(seed[k] for k in sorted(seed)))
 EOF
-  env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL PIP_CONFIG_FILE=/dev/null \
-    "${compile[@]}" --output-file requirements-cuda.lock pyproject.toml
+  fi
+  echo "== $out: torch's $variant build, as pip's configuration offers it"
+  CUSTOM_COMPILE_COMMAND="$command" "$tools/venv/bin/pip-compile" --quiet \
+    --allow-unsafe --extra dev --generate-hashes --strip-extras --no-emit-index-url --no-emit-find-links \
+    --no-emit-trusted-host "$@" --output-file "$tools/$out" pyproject.toml
+  torch=$(locked_version torch "$tools/$out")
+  if { [ "$variant" = cpu ] && [[ "$torch" != *+cpu ]]; } || { [ "$variant" = cuda ] && [[ "$torch" == *+* ]]; }; then
+    echo "$out got torch $torch, not the $variant build: pip's configuration decides which builds it offers" \
+      "(the CPU build comes from PyTorch's CPU wheel index added as an extra index: docs/performance.md)" >&2
+    exit 1
+  fi
+  cp "$tools/$out" "$out"
   echo "== done: check with  python -m pytest tests/test_dependency_lock.py"
 }
 
