@@ -5,12 +5,13 @@ import sys
 from pathlib import Path
 
 from galzoo.stage import run_stage
-from galzoo.training.launch import relaunch_under_torchrun
+from galzoo.training.launch import add_launch_arguments, launch_from, relaunch_under_torchrun
 
 
 def main() -> None:
     """`--processes N` > 1 re-runs this script as N data-parallel processes under torchrun (as running it with
-    `torchrun --nproc_per_node=N` yourself does)."""
+    `torchrun --nproc_per_node=N` yourself does); `--nodes M` > 1 makes it one of M machines meeting at
+    `--rendezvous` (each machine runs this same command: `galzoo join <stage>`)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", required=True)
     parser.add_argument("--raw", type=Path, required=True)
@@ -18,10 +19,10 @@ def main() -> None:
     parser.add_argument("--split", type=Path, required=True)
     parser.add_argument("--model-out", type=Path, required=True)
     parser.add_argument("--live-dir", type=Path, required=True, help="DVCLive folder for per-epoch metrics")
-    parser.add_argument("--processes", type=int, default=1, help="training processes (runtime.nproc; 1 = this one)")
+    add_launch_arguments(parser)
     args = parser.parse_args()
 
-    exit_code = relaunch_under_torchrun(args.processes, __file__, sys.argv[1:])
+    exit_code = relaunch_under_torchrun(launch_from(args), __file__, sys.argv[1:])
     if exit_code is not None:
         sys.exit(exit_code)
     from galzoo.config import load_params  # only in the processes that train: a launcher needs neither

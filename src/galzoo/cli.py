@@ -55,6 +55,10 @@ def _report(args) -> None:
         except json.JSONDecodeError as exc:
             raise GalzooError(f"{args.exp_json}: not JSON ({exc}); expected the output of dvc exp show --json")
     else:
+        if args.pull:
+            from galzoo.sweep import dvc
+
+            dvc("exp", "pull", args.pull, repo=args.repo)  # every experiment of this commit, outputs included
         exp_show = read_exp_show(args.repo)
     md_path, html_path = report_paths(args.out, args.repo, study=args.study, task=args.task)
     text = build_report(args.repo, exp_show, md_path, study=args.study, task=args.task, plots_dir=args.plots_dir)
@@ -81,6 +85,24 @@ def _gallery(args) -> None:
     print(path, file=sys.stderr)
 
 
+def _sweep(args) -> None:
+    """This machine's share of a grid of experiments (see galzoo.sweep)."""
+    from galzoo.sweep import Shard, parse_axes, run_shard
+
+    runs = run_shard(parse_axes(args.set), Shard.parse(args.shard), repo=args.repo, prefix=args.name,
+                     jobs=args.jobs, push=args.push, targets=args.targets)
+    print("\n".join(run.name for run in runs))
+
+
+def _join(args) -> None:
+    """Be one of the machines of a multi-machine train stage: run its command here (docs/scaling.md)."""
+    from galzoo.training.launch import join
+
+    code = join(args.stages, args.repo)
+    if code:
+        sys.exit(code)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galzoo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -103,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--task", help="only runs of this task (default: every task)")
     report.add_argument("--exp-json", type=Path, help="read a saved `dvc exp show --json` instead of running it")
     report.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")
+    report.add_argument("--pull", metavar="GIT_REMOTE",
+                        help="first `dvc exp pull` this git remote: the experiments other machines pushed (galzoo "
+                             "sweep --push), with their outputs from the DVC remote")
     report.add_argument("--out", type=Path,
                         help="a folder for report.md + report.html (<study or task>.md + .html with a filter), or "
                              "a .md file (its .html beside it); default: reports/ of --repo")
@@ -133,6 +158,31 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--workers", type=int, default=0,
                          help="processes decoding and cropping images (default 0: in this process)")
     predict.set_defaults(run=_predict)
+    sweep = commands.add_parser(
+        "sweep", help="queue, run and push this machine's share of a grid of DVC experiments",
+        description="Expand -S key=v1,v2 into every combination (named <name>-<values>), take this machine's "
+                    "share (--shard i/n: every n-th from the i-th), queue them with `dvc exp run --queue`, run "
+                    "them with `dvc exp run --run-all`, and with --push send them to a git remote (their outputs "
+                    "to the default DVC remote). `galzoo report --pull <remote>` on any machine then shows all.")
+    sweep.add_argument("-S", "--set", action="append", default=[], metavar="KEY=V1,V2",
+                       help="a params.yaml key and its values (repeatable), as dvc exp run -S")
+    sweep.add_argument("--shard", default="1/1", help="this machine's share i/n (default 1/1: the whole grid)")
+    sweep.add_argument("--name", default="sweep", help="experiment name prefix (default: sweep)")
+    sweep.add_argument("--jobs", type=int, default=1, help="experiments at a time on this machine (default 1)")
+    sweep.add_argument("--push", metavar="GIT_REMOTE", help="push this shard's experiments there when done")
+    sweep.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")
+    sweep.add_argument("targets", nargs="*", help="stages to reproduce (default: the whole DAG, as dvc exp run)")
+    sweep.set_defaults(run=_sweep)
+    joiner = commands.add_parser(
+        "join", help="run a train stage's command on this machine as one of runtime.nodes machines",
+        description="On every machine but the one running `dvc repro`: run the named train stages' commands (as "
+                    "dvc.yaml and params.yaml resolve them) one after the other, each joining the torchrun "
+                    "rendezvous of the same stage on the other machines. Needs the same workspace (a shared "
+                    "filesystem) and runtime.nodes > 1.")
+    joiner.add_argument("stages", nargs="+", help="train stages, e.g. train_model, train_scale (all scales) or "
+                                                  "train_scale@crop64")
+    joiner.add_argument("--repo", type=Path, default=Path("."), help="the DVC repository (default: here)")
+    joiner.set_defaults(run=_join)
     gallery = commands.add_parser("gallery", help="the galaxies with the highest predicted answers, one row each")
     gallery.add_argument("--predictions", type=Path, required=True, help="CSV written by galzoo predict")
     gallery.add_argument("--images", type=Path, required=True, help="folder of the images predicted on")

@@ -23,7 +23,7 @@ from galzoo.splits import make_split, write_split
 from galzoo.training.batch_augment import AffineAugment
 from galzoo.training.device_data import DeviceBatches
 from galzoo.training.distributed import Distributed
-from galzoo.training.launch import relaunch_under_torchrun
+from galzoo.training.launch import Launch, relaunch_under_torchrun
 from tests.conftest import REPO_ROOT, write_raw_dataset
 from tests.training.distributed_worker import AUGMENT, TINY_CLASSIFIER, tiny_classifier, tiny_problem, train
 
@@ -75,9 +75,9 @@ def test_a_global_batch_that_does_not_split_evenly_is_refused():
 
 
 def test_one_process_never_involves_torchrun():
-    assert relaunch_under_torchrun(1, "stages/train_scale.py", []) is None
+    assert relaunch_under_torchrun(Launch(nproc=1), "stages/train_scale.py", []) is None
     with pytest.raises(ConfigError, match="runtime.nproc"):
-        relaunch_under_torchrun(0, "stages/train_scale.py", [])
+        Launch(nproc=0)
 
 
 def tiny_perseus_params(root) -> Path:

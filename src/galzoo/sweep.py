@@ -1,0 +1,133 @@
+"""A sweep of DVC experiments split over machines: ``galzoo sweep --shard 2/4`` queues and runs this machine's
+share of a grid of ``-S key=v1,v2`` values, and pushes its experiments to the git and DVC remotes, where
+``galzoo report --pull <remote>`` on any machine finds every shard's runs.
+
+galzoo schedules nothing itself: each machine runs ``dvc exp run --queue`` and ``dvc exp run --run-all``,
+and the experiments travel with ``dvc exp push`` / ``dvc exp pull`` (their metrics in git, their outputs in
+the DVC remote), so a shard that fails can be re-run on any machine.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from galzoo.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Machine ``index`` (1-based) of ``count``."""
+
+    index: int = 1
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+        if not match or not 1 <= int(match[1]) <= int(match[2]):
+            raise ConfigError(f"--shard: expected i/n with 1 <= i <= n (this machine's share, e.g. 2/4), got {text!r}")
+        return cls(int(match[1]), int(match[2]))
+
+    def take(self, items: list) -> list:
+        """Every ``count``-th item from the ``index``-th: the shards together take each item exactly once,
+        and a grid ordered model by model spreads every model over the machines."""
+        return items[self.index - 1::self.count]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One experiment of the grid: its name and its ``-S`` overrides."""
+
+    name: str
+    overrides: tuple[tuple[str, str], ...]
+
+
+def parse_axes(assignments: list[str]) -> list[tuple[str, list[str]]]:
+    """``["model=a,b", "seed=1,2"]`` -> ``[("model", ["a", "b"]), ("seed", ["1", "2"])]`` (dvc's -S syntax)."""
+    axes: list[tuple[str, list[str]]] = []
+    for text in assignments:
+        key, sep, values = text.partition("=")
+        items = [v.strip() for v in values.split(",")]
+        if not sep or not key.strip() or not all(items):
+            raise ConfigError(f"-S {text!r}: expected key=value or key=v1,v2,... (as dvc exp run -S)")
+        if any(key.strip() == k for k, _ in axes):
+            raise ConfigError(f"-S {key.strip()} is given twice: put all its values in one -S, comma-separated")
+        axes.append((key.strip(), items))
+    if not axes:
+        raise ConfigError("galzoo sweep: nothing to sweep; give -S key=v1,v2 (e.g. -S model=alexnet,vgg16 -S seed=1,2)")
+    return axes
+
+
+def grid(axes: list[tuple[str, list[str]]], prefix: str) -> list[Run]:
+    """Every combination, the first axis varying slowest; named ``<prefix>-<value>-...`` from the axes that
+    vary (a name is a git ref: other characters become ``_``)."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", prefix):
+        raise ConfigError(f"--name: expected letters, digits, '.', '_' or '-' (a git ref name), got {prefix!r}")
+    runs = []
+    for values in itertools.product(*(v for _, v in axes)):
+        varying = [value for (_, options), value in zip(axes, values) if len(options) > 1]
+        name = "-".join([prefix, *(re.sub(r"[^A-Za-z0-9._]", "_", v) for v in varying)])
+        runs.append(Run(name, tuple((key, value) for (key, _), value in zip(axes, values))))
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two runs of the sweep get the same name ({names}): values differ only in characters a "
+                          f"git ref cannot hold")
+    return runs
+
+
+def dvc(*args: str, repo: Path, capture: bool = False) -> str:
+    """Run ``dvc args`` in ``repo``; a failure is an error that shows the command and dvc's own message."""
+    command = [sys.executable, "-m", "dvc", *args]
+    print(f"galzoo sweep: dvc {' '.join(args)}", file=sys.stderr, flush=True)
+    done = subprocess.run(command, cwd=repo, text=True, check=False,
+                          stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
+    if done.returncode:
+        detail = f":\n{(done.stdout or '')[-2000:]}{(done.stderr or '')[-2000:]}" if capture else " (its output is above)"
+        raise ConfigError(f"dvc {' '.join(args)} failed with exit code {done.returncode}{detail}")
+    return done.stdout or ""
+
+
+def queue_entries(repo: Path, status: str) -> list[str]:
+    """The ``dvc queue status`` lines (task, name, created, status) of entries in ``status``."""
+    table = dvc("queue", "status", repo=repo, capture=True)
+    return [" ".join(line.split()) for line in table.splitlines()[1:] if re.search(rf"\b{status}\s*$", line)]
+
+
+def queued_experiments(repo: Path) -> list[str]:
+    """Experiments already waiting in the DVC queue (``--run-all`` would run them as well)."""
+    return queue_entries(repo, "Queued")
+
+
+def run_shard(axes: list[tuple[str, list[str]]], shard: Shard, *, repo: Path = Path("."), prefix: str = "sweep",
+              jobs: int = 1, push: str | None = None, targets: list[str] | None = None) -> list[Run]:
+    """Queue this shard's runs (``dvc exp run --queue``), run them (``--run-all``), and push them to the git
+    remote ``push`` (and their outputs to the default DVC remote). Returns the runs of this shard."""
+    if jobs < 1:
+        raise ConfigError(f"--jobs: expected 1 or more experiments at a time, got {jobs}")
+    mine = shard.take(grid(axes, prefix))
+    if not mine:
+        print(f"galzoo sweep: shard {shard.index}/{shard.count} has no runs (the grid has fewer than "
+              f"{shard.count})", file=sys.stderr)
+        return mine
+    waiting = queued_experiments(repo)
+    if waiting:
+        raise ConfigError(f"the DVC queue already holds {len(waiting)} experiments ({', '.join(waiting[:5])}): "
+                          f"run them (dvc exp run --run-all) or remove them (dvc queue remove --queued) first, "
+                          f"so that this shard runs exactly its own")
+    for run in mine:
+        settings = [arg for key, value in run.overrides for arg in ("-S", f"{key}={value}")]
+        dvc("exp", "run", "--queue", "-n", run.name, *settings, *(targets or []), repo=repo)
+    dvc("exp", "run", "--run-all", "--jobs", str(jobs), repo=repo)
+    unfinished = [line for line in queue_entries(repo, "(Queued|Running|Failed)")
+                  if any(f" {r.name} " in f" {line} " for r in mine)]
+    if unfinished:
+        raise ConfigError(f"experiments of this shard did not finish ({'; '.join(unfinished)}): "
+                          f"`dvc queue logs <name>` shows why")
+    if push:
+        dvc("exp", "push", push, *(r.name for r in mine), repo=repo)
+    return mine
+

@@ -1,0 +1,124 @@
+"""A sweep spread over machines: each runs its shard of the grid with `galzoo sweep --shard i/n --push`, and
+`galzoo report --pull` on any machine shows every run. The machines here are clones of one bare git
+repository, sharing a local folder as the DVC remote."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from galzoo.errors import ConfigError
+from galzoo.report import runs_from_exp_show
+from galzoo.sweep import Shard, grid, parse_axes
+from tests.conftest import REPO_ROOT
+from tests.test_pipeline_e2e import TINY
+
+
+def test_the_shards_take_every_run_of_the_grid_exactly_once_and_spread_each_model():
+    runs = grid(parse_axes(["model=alexnet,vgg16,dieleman", "seed=1,2"]), "sweep")
+    assert [r.name for r in runs] == ["sweep-alexnet-1", "sweep-alexnet-2", "sweep-vgg16-1", "sweep-vgg16-2",
+                                      "sweep-dieleman-1", "sweep-dieleman-2"]
+    assert runs[0].overrides == (("model", "alexnet"), ("seed", "1"))
+    shards = [Shard.parse(f"{i}/4").take(runs) for i in range(1, 5)]
+    assert sorted(r.name for s in shards for r in s) == sorted(r.name for r in runs)
+    assert [r.name for r in shards[0]] == ["sweep-alexnet-1", "sweep-dieleman-1"]
+    assert Shard.parse("4/4").take(runs[:3]) == []
+
+
+def test_a_value_shared_by_every_run_stays_out_of_the_names():
+    runs = grid(parse_axes(["task=gz2_5class", "model=alexnet,vgg16"]), "cmp")
+    assert [r.name for r in runs] == ["cmp-alexnet", "cmp-vgg16"]
+    assert runs[1].overrides == (("task", "gz2_5class"), ("model", "vgg16"))
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "2/0"])
+def test_a_shard_outside_the_grid_of_machines_is_refused(text):
+    with pytest.raises(ConfigError, match=rf"--shard: expected i/n with 1 <= i <= n .* got '{text}'"):
+        Shard.parse(text)
+
+
+@pytest.mark.parametrize("axes, message", [
+    ([], "nothing to sweep"),
+    (["model"], "expected key=value"),
+    (["model=a,,b"], "expected key=value"),
+    (["seed=1", "seed=2"], "seed is given twice"),
+])
+def test_bad_sweep_settings_are_refused(axes, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_axes(axes)
+
+
+def test_a_name_prefix_must_be_a_git_ref_name():
+    with pytest.raises(ConfigError, match="--name: expected letters"):
+        grid(parse_axes(["seed=1,2"]), "my sweep")
+
+
+def git_env(home: Path) -> dict:
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "NO_ALBUMENTATIONS_UPDATE": "1",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+            "GIT_COMMITTER_EMAIL": "t@t", "HOME": str(home)}
+
+
+def run(args, cwd, env) -> str:
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def tiny_origin(root: Path, env: dict) -> Path:
+    """A bare git repository holding a tiny galzoo project whose default DVC remote is a shared folder."""
+    work = root / "seed"
+    for name in ("src", "stages"):
+        shutil.copytree(REPO_ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("dvc.yaml", "params.yaml"):
+        shutil.copy(REPO_ROOT / name, work / name)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    for key, value in TINY.items():
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q", "-b", "main"], work, env)
+    run(["dvc", "init", "-q"], work, env)
+    run(["dvc", "remote", "add", "-d", "shared", str(root / "dvc-remote")], work, env)
+    run(["git", "add", "-A"], work, env)
+    run(["git", "commit", "-qm", "tiny galzoo"], work, env)
+    run(["git", "clone", "-q", "--bare", str(work), str(root / "origin.git")], root, env)
+    return root / "origin.git"
+
+
+def test_two_machines_run_half_a_sweep_each_and_a_third_reports_all_four_runs(tmp_path):
+    env = git_env(tmp_path)
+    origin = tiny_origin(tmp_path, env)
+    metrics_where_run = {}
+    for shard in ("1/2", "2/2"):
+        machine = tmp_path / f"machine{shard[0]}"
+        run(["git", "clone", "-q", str(origin), str(machine)], tmp_path, env)
+        names = run([sys.executable, "-m", "galzoo.cli", "sweep", "--shard", shard, "--push", "origin",
+                     "-S", "model=kabani_maxout,alexnet", "-S", "seed=1,2", "evaluate_model"], machine, env).split()
+        assert len(names) == 2
+        shown = json.loads(run(["dvc", "exp", "show", "--json"], machine, env))
+        metrics_where_run.update({r.name: r.metrics for r in runs_from_exp_show(shown) if r.name in names})
+    assert sorted(metrics_where_run) == ["sweep-alexnet-1", "sweep-alexnet-2", "sweep-kabani_maxout-1",
+                                         "sweep-kabani_maxout-2"]
+
+    reporter = tmp_path / "machine3"
+    run(["git", "clone", "-q", str(origin), str(reporter)], tmp_path, env)
+    table = run([sys.executable, "-m", "galzoo.cli", "report", "--pull", "origin", "--study", "cnn_comparison",
+                 "--out", "comparison.md", "--plots-dir", "sweep"], reporter, env)
+    assert "| kabani_maxout | 1, 2 |" in table and "| alexnet | 1, 2 |" in table
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], reporter, env))
+    pulled = {r.name: r.metrics for r in runs_from_exp_show(shown) if r.name in metrics_where_run}
+    assert pulled == metrics_where_run  # every score exactly as on the machine that ran it
+    for name in metrics_where_run:  # their figures came with them (git) ...
+        _, model, seed = name.split("-")
+        assert (reporter / "sweep" / f"{model}_gz2_5class_seed{seed}_confusion_matrix.png").stat().st_size > 1000
+    run(["dvc", "exp", "apply", "sweep-alexnet-2"], reporter, env)  # ... and the trained model (the DVC remote)
+    assert (reporter / "models" / "model.pt").stat().st_size > 1000
