@@ -98,14 +98,18 @@ def test_two_machines_run_half_a_sweep_each_and_a_third_reports_all_four_runs(tm
     env = git_env(tmp_path)
     origin = tiny_origin(tmp_path, env)
     metrics_where_run = {}
-    for shard in ("1/2", "2/2"):
+    for shard, jobs in (("1/2", "1"), ("2/2", "2")):  # the second machine runs its two at once
         machine = tmp_path / f"machine{shard[0]}"
         run(["git", "clone", "-q", str(origin), str(machine)], tmp_path, env)
-        names = run([sys.executable, "-m", "galzoo.cli", "sweep", "--shard", shard, "--push", "origin",
-                     "-S", "model=kabani_maxout,alexnet", "-S", "seed=1,2", "evaluate_model"], machine, env).split()
+        names = run([sys.executable, "-m", "galzoo.cli", "sweep", "--shard", shard, "--jobs", jobs, "--push",
+                     "origin", "-S", "model=kabani_maxout,alexnet", "-S", "seed=1,2", "plot_model"],
+                    machine, env).split()
         assert len(names) == 2
-        shown = json.loads(run(["dvc", "exp", "show", "--json"], machine, env))
-        metrics_where_run.update({r.name: r.metrics for r in runs_from_exp_show(shown) if r.name in names})
+        shown = [r for r in runs_from_exp_show(json.loads(run(["dvc", "exp", "show", "--json"], machine, env)))
+                 if r.name in names]
+        share = 0 if jobs == "1" else max(1, len(os.sched_getaffinity(0)) // 2)  # 0: torch's default, all cores
+        assert [r.params["runtime"]["threads"] for r in shown] == [share] * 2
+        metrics_where_run.update({r.name: r.metrics for r in shown})
     assert sorted(metrics_where_run) == ["sweep-alexnet-1", "sweep-alexnet-2", "sweep-kabani_maxout-1",
                                          "sweep-kabani_maxout-2"]
 
@@ -120,5 +124,20 @@ def test_two_machines_run_half_a_sweep_each_and_a_third_reports_all_four_runs(tm
     for name in metrics_where_run:  # their figures came with them (git) ...
         _, model, seed = name.split("-")
         assert (reporter / "sweep" / f"{model}_gz2_5class_seed{seed}_confusion_matrix.png").stat().st_size > 1000
-    run(["dvc", "exp", "apply", "sweep-alexnet-2"], reporter, env)  # ... and the trained model (the DVC remote)
-    assert (reporter / "models" / "model.pt").stat().st_size > 1000
+    # ... and their trained models, through the DVC remote
+    revs = {r.name: r.rev for r in runs_from_exp_show(shown)}
+    for name in metrics_where_run:
+        lock = yaml.safe_load(run(["git", "show", f"{revs[name]}:dvc.lock"], reporter, env))
+        (model,) = [out for out in lock["stages"]["train_model"]["outs"] if out["path"] == "models/model.pt"]
+        cached = reporter / ".dvc" / "cache" / "files" / "md5" / model["md5"][:2] / model["md5"][2:]
+        assert cached.stat().st_size == model["size"]
+
+
+def test_experiments_running_at_once_share_the_cores():
+    from galzoo.sweep import threads_per_experiment
+
+    axes = parse_axes(["model=alexnet,vgg16"])
+    assert threads_per_experiment(axes, jobs=1, cores=16) == ()
+    assert threads_per_experiment(axes, jobs=4, cores=16) == (("runtime.threads", "4"),)
+    assert threads_per_experiment(axes, jobs=4, cores=2) == (("runtime.threads", "1"),)
+    assert threads_per_experiment(parse_axes(["runtime.threads=2", "seed=1,2"]), jobs=4, cores=16) == ()

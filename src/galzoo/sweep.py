@@ -9,6 +9,7 @@ the DVC remote), so a shard that fails can be re-run on any machine.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import subprocess
 import sys
@@ -83,8 +84,9 @@ def dvc(*args: str, repo: Path, capture: bool = False) -> str:
     """Run ``dvc args`` in ``repo``; a failure is an error that shows the command and dvc's own message."""
     command = [sys.executable, "-m", "dvc", *args]
     print(f"galzoo sweep: dvc {' '.join(args)}", file=sys.stderr, flush=True)
-    done = subprocess.run(command, cwd=repo, text=True, check=False,
-                          stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE if capture else None)
+    done = subprocess.run(command, cwd=repo, text=True, check=False,  # dvc's own output goes to stderr:
+                          stdout=subprocess.PIPE if capture else sys.stderr,  # stdout holds galzoo's result
+                          stderr=subprocess.PIPE if capture else None)
     if done.returncode:
         detail = f":\n{(done.stdout or '')[-2000:]}{(done.stderr or '')[-2000:]}" if capture else " (its output is above)"
         raise ConfigError(f"dvc {' '.join(args)} failed with exit code {done.returncode}{detail}")
@@ -100,6 +102,16 @@ def queue_entries(repo: Path, status: str) -> list[str]:
 def queued_experiments(repo: Path) -> list[str]:
     """Experiments already waiting in the DVC queue (``--run-all`` would run them as well)."""
     return queue_entries(repo, "Queued")
+
+
+def threads_per_experiment(axes: list[tuple[str, list[str]]], jobs: int,
+                           cores: int | None = None) -> tuple[tuple[str, str], ...]:
+    """With ``jobs`` experiments at once, each trains with its share of the cores (``runtime.threads``),
+    unless the sweep sets the threads itself: N experiments with all cores each would fight over them."""
+    if jobs == 1 or any(key == "runtime.threads" for key, _ in axes):
+        return ()
+    cores = len(os.sched_getaffinity(0)) if cores is None else cores
+    return (("runtime.threads", str(max(1, cores // jobs))),)
 
 
 def run_shard(axes: list[tuple[str, list[str]]], shard: Shard, *, repo: Path = Path("."), prefix: str = "sweep",
@@ -118,8 +130,9 @@ def run_shard(axes: list[tuple[str, list[str]]], shard: Shard, *, repo: Path = P
         raise ConfigError(f"the DVC queue already holds {len(waiting)} experiments ({', '.join(waiting[:5])}): "
                           f"run them (dvc exp run --run-all) or remove them (dvc queue remove --queued) first, "
                           f"so that this shard runs exactly its own")
+    shared = threads_per_experiment(axes, jobs)
     for run in mine:
-        settings = [arg for key, value in run.overrides for arg in ("-S", f"{key}={value}")]
+        settings = [arg for key, value in (*run.overrides, *shared) for arg in ("-S", f"{key}={value}")]
         dvc("exp", "run", "--queue", "-n", run.name, *settings, *(targets or []), repo=repo)
     dvc("exp", "run", "--run-all", "--jobs", str(jobs), repo=repo)
     unfinished = [line for line in queue_entries(repo, "(Queued|Running|Failed)")
