@@ -87,6 +87,7 @@ def tiny_origin(root: Path, env: dict) -> Path:
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     run(["git", "init", "-q", "-b", "main"], work, env)
     run(["dvc", "init", "-q"], work, env)
+    shutil.copy(REPO_ROOT / ".dvcignore", work / ".dvcignore")  # as a clone has it: bytecode is no dependency
     run(["dvc", "remote", "add", "-d", "shared", str(root / "dvc-remote")], work, env)
     run(["git", "add", "-A"], work, env)
     run(["git", "commit", "-qm", "tiny galzoo"], work, env)
