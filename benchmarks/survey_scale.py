@@ -80,16 +80,17 @@ def measure(name: str, command: list[str], cwd: Path, env: dict) -> dict:
     return row
 
 
-def seed_images(work: Path, env: dict) -> Path:
+def seed_images(work: Path) -> Path:
     """The embedded synthetic galaxies (this checkout's data/raw/synthetic, else generated once)."""
     here = REPO / "data" / "raw" / "synthetic"
     if (here / "labels.csv").is_file():
         return here
+    from galzoo.config import load_params
+    from galzoo.sources import fetch_source
+
     seed = work / "seed"
     if not (seed / "labels.csv").is_file():
-        subprocess.run([sys.executable, "-c", "from galzoo.config import load_params; from galzoo.sources import "
-                        f"fetch_source; fetch_source(load_params('{REPO / 'params.yaml'}').data, '{seed}')"],
-                       check=True, env=env)
+        fetch_source(load_params(REPO / "params.yaml").data, seed)
     return seed
 
 
@@ -144,7 +145,7 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     folder = args.work / "folder"
     print(f"== {args.n:,} images into {folder} (hard links)", flush=True)
-    survey_folder(seed_images(args.work, env), folder, args.n)
+    survey_folder(seed_images(args.work), folder, args.n)
     ws = project(args.work, folder, env)
     rows = [measure(stage, [sys.executable, "-m", "dvc", "repro", "-s", stage], ws, env) for stage in DATA_STAGES]
     split = subset_split(ws, args.train_subset, args.train_subset // 4)

@@ -32,10 +32,8 @@ def run(args, cwd, env):
     return result.stdout
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory):
-    """A copy of the project with tiny parameters, committed to a fresh git repo, after `dvc repro`."""
-    root = tmp_path_factory.mktemp("galzoo")
+def write_tiny_project(root: Path) -> None:
+    """This checkout's code, dvc.yaml and params.yaml (with the TINY values) copied into ``root``."""
     for name in ("src", "stages"):
         shutil.copytree(REPO_ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("dvc.yaml", "params.yaml"):
@@ -44,10 +42,17 @@ def project(tmp_path_factory):
     for key, value in TINY.items():
         node = params
         *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
+        for part in parents:
+            node = node[part]
         node[leaf] = value
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of the project with tiny parameters, committed to a fresh git repo, after `dvc repro`."""
+    root = tmp_path_factory.mktemp("galzoo")
+    write_tiny_project(root)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "DVC_NO_ANALYTICS": "1", "HF_HUB_OFFLINE": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}

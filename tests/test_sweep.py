@@ -15,7 +15,7 @@ from galzoo.errors import ConfigError
 from galzoo.report import runs_from_exp_show
 from galzoo.sweep import Shard, grid, parse_axes
 from tests.conftest import REPO_ROOT
-from tests.test_pipeline_e2e import TINY
+from tests.test_pipeline_e2e import write_tiny_project
 
 
 def test_the_shards_take_every_run_of_the_grid_exactly_once_and_spread_each_model():
@@ -73,18 +73,7 @@ def run(args, cwd, env) -> str:
 def tiny_origin(root: Path, env: dict) -> Path:
     """A bare git repository holding a tiny galzoo project whose default DVC remote is a shared folder."""
     work = root / "seed"
-    for name in ("src", "stages"):
-        shutil.copytree(REPO_ROOT / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-    for name in ("dvc.yaml", "params.yaml"):
-        shutil.copy(REPO_ROOT / name, work / name)
-    params = yaml.safe_load((work / "params.yaml").read_text())
-    for key, value in TINY.items():
-        *parents, leaf = key.split(".")
-        node = params
-        for part in parents:
-            node = node[part]
-        node[leaf] = value
-    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_tiny_project(work)
     run(["git", "init", "-q", "-b", "main"], work, env)
     run(["dvc", "init", "-q"], work, env)
     shutil.copy(REPO_ROOT / ".dvcignore", work / ".dvcignore")  # as a clone has it: bytecode is no dependency

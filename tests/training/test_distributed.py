@@ -97,33 +97,45 @@ def logged(live_dir, metric: str) -> list[float]:
     return table[metric.split("/")[-1]].tolist()
 
 
-def test_the_perseus_study_trains_as_two_gloo_processes_as_one_process_does(tmp_path, monkeypatch):
+def tiny_perseus_workspace(root: Path, monkeypatch):
+    """The tiny Perseus data, its store and split in ``root``, with the tiny network registered in this
+    process: (params, its params.yaml, the study's path arguments)."""
     from galzoo.models import registry
-    from galzoo.studies.perseus import train_perseus
     from galzoo.studies.perseus.selection import split_perseus
     from galzoo.studies.perseus.store import build_perseus_store
     from tests.studies.test_perseus import write_tiny_perseus
 
     monkeypatch.setitem(registry._REGISTRY, TINY_CLASSIFIER,
                         registry.ModelEntry(TINY_CLASSIFIER, tiny_classifier, "a tiny test network"))
-    params_path = tiny_perseus_params(tmp_path)
-    params, raw = load_params(params_path), write_tiny_perseus(tmp_path)
-    paths = {"raw_dir": raw, "store_dir": tmp_path / "store", "split_path": tmp_path / "split.csv"}
+    params_path = tiny_perseus_params(root)
+    params, raw = load_params(params_path), write_tiny_perseus(root)
+    paths = {"raw_dir": raw, "store_dir": root / "store", "split_path": root / "split.csv"}
     build_perseus_store(params, raw_dir=raw, out_dir=paths["store_dir"], progress=False)
-    split_perseus(params, **paths, counts_path=tmp_path / "counts.json")
+    split_perseus(params, **paths, counts_path=root / "counts.json")
+    return params, params_path, paths
+
+
+def assert_trains_as_one_process(root: Path, params, paths: dict, ddp: Path) -> None:
+    """Train the same study in this one process into ``root/one`` and compare with the data-parallel run in
+    ``ddp``: the same global batches and the same validation, up to the order in which sums are taken."""
+    from galzoo.studies.perseus import train_perseus
+
+    train_perseus(params, **paths, model_path=root / "one" / "model.pt", live_dir=root / "one" / "live",
+                  progress=False)
+    for metric in ("train/loss", "val/loss", "val/accuracy", "lr"):
+        np.testing.assert_allclose(logged(ddp / "live", metric), logged(root / "one" / "live", metric), rtol=1e-4)
+    parallel, one = (torch.load(run / "model.pt", weights_only=True)["state_dict"] for run in (ddp, root / "one"))
+    for key, value in one.items():
+        np.testing.assert_allclose(parallel[key], value, rtol=1e-4, atol=1e-6)
+
+
+def test_the_perseus_study_trains_as_two_gloo_processes_as_one_process_does(tmp_path, monkeypatch):
+    params, params_path, paths = tiny_perseus_workspace(tmp_path, monkeypatch)
     done = torchrun(2, str(WORKER), "perseus", str(params_path), str(tmp_path), str(tmp_path / "ddp"))
     assert done.returncode == 0, done.stderr[-4000:]
-    train_perseus(params, **paths, model_path=tmp_path / "one" / "model.pt", live_dir=tmp_path / "one" / "live",
-                  progress=False)
     assert "loader data path, 2 processes" in done.stderr and done.stderr.count("epoch 2/2: train loss") == 1
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["live", "model.pt"]  # rank 0 alone writes
-    # the same global batches and the same validation, up to the order in which two processes' sums are taken
-    for metric in ("train/loss", "val/loss", "val/accuracy", "lr"):
-        np.testing.assert_allclose(logged(tmp_path / "ddp" / "live", metric),
-                                   logged(tmp_path / "one" / "live", metric), rtol=1e-4)
-    ddp, one = (torch.load(tmp_path / run / "model.pt", weights_only=True)["state_dict"] for run in ("ddp", "one"))
-    for key, value in one.items():
-        np.testing.assert_allclose(ddp[key], value, rtol=1e-4, atol=1e-6)
+    assert_trains_as_one_process(tmp_path, params, paths, tmp_path / "ddp")
 
 
 @pytest.fixture(scope="module")

@@ -7,16 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 import yaml
 
 from galzoo.config import load_params
 from galzoo.errors import ConfigError
 from galzoo.training.launch import Launch, join_commands, rendezvous_id
 from tests.conftest import REPO_ROOT
-from tests.training.test_distributed import WORKER, logged, tiny_perseus_params, tiny_store  # noqa: F401
+from tests.training.test_distributed import (  # noqa: F401 (tiny_store: a fixture)
+    WORKER, assert_trains_as_one_process, tiny_perseus_workspace, tiny_store)
 
 ENV = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "HF_HUB_OFFLINE": "1"}
 
@@ -75,21 +74,7 @@ def test_bad_multi_machine_params_are_refused_at_load_time(change, message):
 def test_two_machines_of_one_process_train_as_one_process_does(tmp_path, monkeypatch):
     """The Perseus study's own training (a dropout-free tiny network): two launchers joining one rendezvous
     on 127.0.0.1 give the logged curves and weights of a single process, and one of them alone writes."""
-    from galzoo.models import registry
-    from galzoo.studies.perseus import train_perseus
-    from galzoo.studies.perseus.selection import split_perseus
-    from galzoo.studies.perseus.store import build_perseus_store
-    from tests.studies.test_perseus import write_tiny_perseus
-    from tests.training.distributed_worker import TINY_CLASSIFIER, tiny_classifier
-
-    monkeypatch.setitem(registry._REGISTRY, TINY_CLASSIFIER,
-                        registry.ModelEntry(TINY_CLASSIFIER, tiny_classifier, "a tiny test network"))
-    params_path = tiny_perseus_params(tmp_path)
-    params, raw = load_params(params_path), write_tiny_perseus(tmp_path)
-    paths = {"raw_dir": raw, "store_dir": tmp_path / "store", "split_path": tmp_path / "split.csv"}
-    build_perseus_store(params, raw_dir=raw, out_dir=paths["store_dir"], progress=False)
-    split_perseus(params, **paths, counts_path=tmp_path / "counts.json")
-
+    params, params_path, paths = tiny_perseus_workspace(tmp_path, monkeypatch)
     machine = Launch(nproc=1, nodes=2, rendezvous=f"127.0.0.1:{free_port()}")
     command = machine.torchrun_command(str(WORKER), ["perseus", str(params_path), str(tmp_path), str(tmp_path / "ddp")])
     first, second = start_all([command, command], tmp_path)
@@ -98,14 +83,7 @@ def test_two_machines_of_one_process_train_as_one_process_does(tmp_path, monkeyp
     assert "loader data path, 2 processes" in logs and logs.count("epoch 2/2: train loss") == 1  # rank 0 alone
     assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == ["live", "model.pt"]
 
-    train_perseus(params, **paths, model_path=tmp_path / "one" / "model.pt", live_dir=tmp_path / "one" / "live",
-                  progress=False)
-    for metric in ("train/loss", "val/loss", "val/accuracy", "lr"):
-        np.testing.assert_allclose(logged(tmp_path / "ddp" / "live", metric),
-                                   logged(tmp_path / "one" / "live", metric), rtol=1e-4)
-    ddp, one = (torch.load(tmp_path / run / "model.pt", weights_only=True)["state_dict"] for run in ("ddp", "one"))
-    for key, value in one.items():
-        np.testing.assert_allclose(ddp[key], value, rtol=1e-4, atol=1e-6)
+    assert_trains_as_one_process(tmp_path, params, paths, tmp_path / "ddp")
 
 
 def write_dvc_project(root: Path, nodes: int, rendezvous: str) -> None:
