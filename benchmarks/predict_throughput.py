@@ -53,11 +53,11 @@ def metadata(kind: str) -> dict:
                                   "store_size": c.crop.store_size, "augment": asdict(c.augment),
                                   "test_sides": list(c.test_sides), "whitening": "per_image"},
                 "budget": "embedded", "seed": 0}
-    e = params.efficientnet
-    return {"model": "efficientnet_b0", "task": "votes37", "num_outputs": 37, "input_size": e.crop.input_size,
+    e, size = params.efficientnet, params.efficientnet.recipe.input_size
+    return {"model": "efficientnet_b0", "task": "votes37", "num_outputs": 37, "input_size": size,
             "output_layer": e.output_layer, "head": {"hidden": e.head.hidden, "dropout": e.head.dropout},
             "scale": f"crop{e.crop.source_side}", "mean": [123.7, 116.3, 103.5], "std": [58.4, 57.1, 57.4],
-            "preprocessing": {"kind": "centre_crop", "crop_side": e.crop.source_side, "size": e.crop.input_size},
+            "preprocessing": {"kind": "centre_crop", "crop_side": e.crop.source_side, "size": size},
             "pretrained": "none", "phases": {}, "budget": "embedded", "seed": 0}
 
 

@@ -16,7 +16,7 @@ from torch.utils.data import TensorDataset
 from galzoo.config import DEFAULT_PARAMS, ConfigError, KerasAugmentParams, load_params
 from galzoo.studies.efficientnet import (IMAGENET_MEAN, IMAGENET_STD, evaluate_votes, split_votes, store_scale,
                                        train_votes)
-from galzoo.errors import GalzooError
+from galzoo.errors import DataError, GalzooError
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.models.pretrained import PretrainedUnavailable, load_pretrained
@@ -221,9 +221,8 @@ def test_the_brightness_range_is_checked(tmp_path):
 def tiny_study(tmp_path_factory):
     root = tmp_path_factory.mktemp("votes")
     raw = generate_dataset(root / "raw", 40, seed=3, workers=1, progress=False)
-    study = dataclasses.replace(PARAMS.efficientnet,
-                                crop=dataclasses.replace(PARAMS.efficientnet.crop, input_size=32),
-                                budgets={"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 1}})
+    study = dataclasses.replace(PARAMS.efficientnet, budgets={
+        "embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 1, "input_size": 32}})
     params = dataclasses.replace(PARAMS, model="efficientnet_b0", efficientnet=study)
     from galzoo.dataset import open_raw_dataset
 
@@ -263,6 +262,18 @@ def test_both_phases_train_and_the_scores_sit_beside_the_papers(tiny_study, tmp_
     assert metrics["paper"] == {"val_rmse": 0.0814, "test_rmse": 0.0810}
     _, meta = load_checkpoint(tmp_path / "m.pt")
     assert meta["preprocessing"] == {"kind": "centre_crop", "crop_side": 212, "size": 32}
+
+
+def test_the_budget_sets_the_input_size_and_a_store_of_another_size_is_refused(tiny_study, tmp_path):
+    params, raw, store, split, _, _ = tiny_study
+    assert PARAMS.efficientnet.recipe_for("paper").input_size == 224  # the paper's
+    assert PARAMS.efficientnet.recipe_for("embedded").input_size < 224  # the CPU budget's smaller inputs
+    larger = dataclasses.replace(params, efficientnet=dataclasses.replace(params.efficientnet, budgets={
+        "embedded": {**params.efficientnet.budgets["embedded"], "input_size": 64}}))
+    with pytest.raises(DataError, match=r"crops stored at 32 px but budget embedded's efficientnet input_size "
+                                        r"is 64: re-run crop_task"):
+        train_votes(larger, raw_dir=raw, store_dir=store, split_path=split, model_path=tmp_path / "m.pt",
+                    live_dir=tmp_path / "live", progress=False)
 
 
 # --- one branch of the DAG for every task ------------------------------------------------------------------

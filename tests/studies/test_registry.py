@@ -96,8 +96,8 @@ def test_predict_reads_a_scale_study_checkpoint_as_its_evaluate_stage(raw, tmp_p
 
 def test_predict_reads_an_efficientnet_study_checkpoint_as_its_evaluate_stage(raw, tmp_path):
     params = load_params(overrides={
-        "model": "efficientnet_b0", "crop.workers": 1, "runtime.threads": 1, "efficientnet.crop.input_size": 32,
-        "efficientnet.budgets": {"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 0}}})
+        "model": "efficientnet_b0", "crop.workers": 1, "runtime.threads": 1,
+        "efficientnet.budgets": {"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 0, "input_size": 32}}})
     _, metrics, _ = run_study(params, raw, tmp_path)
     assert metrics["task"] == "votes37"
     evaluated, predicted = predictions_of_the_test_galaxies(StageFiles(raw=raw, model=tmp_path / "model.pt",

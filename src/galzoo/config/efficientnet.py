@@ -12,10 +12,9 @@ from galzoo.errors import ConfigError
 @dataclass(frozen=True)
 class EfficientNetCropParams:
     source_side: int
-    input_size: int
 
     def check(self, key: str) -> None:
-        positives(key, self, "source_side", "input_size")
+        positives(key, self, "source_side")
 
 
 @dataclass(frozen=True)
@@ -55,11 +54,12 @@ class PhasedRecipe:
     early_stop_patience: int
     head_epochs: int
     full_epochs: int
+    input_size: int                  # the crop's side in px as the network sees it (crop_task stores it so)
     plateau_min_delta: float = 1e-4  # an improvement of the validation MSE smaller than this is a plateau
     shuffle: bool = True             # draw the training batches in a new random order every epoch
 
     def check(self, key: str) -> None:
-        positives(key, self, "lr", "batch_size", "plateau_patience", "early_stop_patience")
+        positives(key, self, "lr", "batch_size", "plateau_patience", "early_stop_patience", "input_size")
         require(0 < self.plateau_factor < 1, f"{key}.plateau_factor", "a factor in (0, 1)", self.plateau_factor)
         require(self.plateau_min_delta >= 0, f"{key}.plateau_min_delta", "0 or more", self.plateau_min_delta)
         for name in ("head_epochs", "full_epochs"):

@@ -81,10 +81,15 @@ def split_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: P
     return split["subset"].value_counts().to_dict()
 
 
+def input_size(params: Params) -> int:
+    """The network's input side under ``params.budget`` (the embedded budget trains smaller inputs)."""
+    return params.efficientnet.recipe_for(params.budget).input_size
+
+
 def _model_for(params: Params):
     study = params.efficientnet
     head = {"hidden": study.head.hidden, "dropout": study.head.dropout} if study.output_layer == "mlp_sigmoid" else None
-    model = create_model(params.model, num_outputs=37, input_size=study.crop.input_size,
+    model = create_model(params.model, num_outputs=37, input_size=input_size(params),
                          output_layer=study.output_layer, head=head)
     return model, head
 
@@ -99,6 +104,9 @@ def train_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: P
     recipe = study.recipe_for(params.budget)
     with training_runtime(params.runtime, params.seed) as rt:
         data = LabelledStore(store_dir, raw_dir, split_path, store_scale(params), TASK)
+        if data.images.shape[1] != recipe.input_size:
+            raise DataError(f"{store_dir}: crops stored at {data.images.shape[1]} px but budget {params.budget}'s "
+                            f"efficientnet input_size is {recipe.input_size}: re-run crop_task")
         mean, std = np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32)
         train_set, val_set = _votes_splits(data, params, recipe.batch_size, mean, std, rt)
         model, head = _model_for(params)
@@ -106,7 +114,7 @@ def train_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: P
         rt.seed_per_process(params.seed)
         if rt.dist.is_main:
             print(message, file=sys.stderr)
-            print(f"{params.model} on {TASK} ({study.crop.source_side} px centre -> {study.crop.input_size}), "
+            print(f"{params.model} on {TASK} ({study.crop.source_side} px centre -> {recipe.input_size}), "
                   f"{rt.describe()}: {len(data.subsets['train'][1])} train / {len(val_set)} val galaxies, batch "
                   f"{recipe.batch_size}, budget {params.budget}, seed {params.seed}", file=sys.stderr)
         phases = {}
@@ -124,10 +132,10 @@ def train_votes(params: Params, *, raw_dir: Path, store_dir: Path, split_path: P
                                  "epochs_run": outcome.epochs_run, "stopped_early": outcome.stopped_early}
         if rt.dist.is_main:
             save_checkpoint(model_path, model, {
-                "model": params.model, "task": TASK, "num_outputs": 37, "input_size": study.crop.input_size,
+                "model": params.model, "task": TASK, "num_outputs": 37, "input_size": recipe.input_size,
                 "output_layer": study.output_layer, "head": head, "scale": store_scale(params),
                 "mean": mean.tolist(), "std": std.tolist(),
-                "preprocessing": CentreCrop(study.crop.source_side, study.crop.input_size).metadata(),
+                "preprocessing": CentreCrop(study.crop.source_side, recipe.input_size).metadata(),
                 "pretrained": study.pretrained, "phases": phases, "budget": params.budget, "seed": params.seed,
             })
     return phases
@@ -256,9 +264,9 @@ class EfficientNetStudy(Study):
     run_plots = ("plots/model/predicted_vs_true.png", "plots/model/gallery.png")
 
     def build_store(self, params: Params, files: StageFiles) -> None:
-        """The centre ``source_side`` crop at the network's ``input_size``."""
-        crop = params.efficientnet.crop
-        build_centre_crop_store(params, files, source_side=crop.source_side, size=crop.input_size)
+        """The centre ``source_side`` crop at the network's input size under ``params.budget``."""
+        build_centre_crop_store(params, files, source_side=params.efficientnet.crop.source_side,
+                                size=input_size(params))
 
     def split(self, params: Params, files: StageFiles) -> dict:
         counts = {"task": params.task, "seed": params.seed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,6 +13,8 @@ from torch import nn
 
 from galzoo.errors import ConfigError
 from galzoo.training.distributed import SINGLE_PROCESS, Distributed, distributed_session, wrap_data_parallel
+from galzoo.training.launch import under_torchrun
+from galzoo.training.slots import claim_slot, gpu_for_slot
 
 
 def select_device(name: str = "auto") -> torch.device:
@@ -170,13 +173,26 @@ def training_runtime(runtime, seed: int, *, device_path: bool = True):
     device data path (``resolve_data_path``)."""
     configure_threads(runtime.threads)
     seed_everything(seed)
-    device = select_device(runtime.device)
+    device = spread_over_gpus(select_device(runtime.device))
     with distributed_session(device) as (dist, device):
         configure_cuda(device)
         yield TrainingRuntime(device=device, amp_dtype=autocast_dtype(runtime.precision, device),
                               data_path=resolve_data_path(runtime.data_path, device, device_path=device_path),
                               accel=acceleration_for(runtime, device, dist),
                               resident_fraction=runtime.resident_fraction)
+
+
+def spread_over_gpus(device: torch.device, gpus: int | None = None) -> torch.device:
+    """One training process on a machine with several GPUs trains on its slot's GPU (galzoo.training.slots),
+    so that experiments running at once (``dvc queue start -j N``) take one GPU each instead of all taking
+    cuda:0. Under torchrun each process takes cuda:LOCAL_RANK instead (``distributed_session``)."""
+    gpus = torch.cuda.device_count() if gpus is None else gpus
+    if device.type != "cuda" or device.index is not None or under_torchrun() or gpus < 2:
+        return device
+    slot = claim_slot()
+    chosen = torch.device("cuda", gpu_for_slot(slot, gpus))
+    print(f"galzoo: training slot {slot} of this machine: {chosen} of {gpus} GPUs", file=sys.stderr, flush=True)
+    return chosen
 
 
 def main_process_only(dist: Distributed, factory):
