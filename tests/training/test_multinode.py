@@ -12,7 +12,7 @@ import yaml
 
 from galzoo.config import load_params
 from galzoo.errors import ConfigError
-from galzoo.training.launch import Launch, join_commands, rendezvous_id
+from galzoo.training.launch import Launch, join_commands, rendezvous_id, stage_launch
 from tests.conftest import REPO_ROOT
 from tests.training.test_distributed import (  # noqa: F401 (tiny_store: a fixture)
     WORKER, assert_trains_as_one_process, tiny_perseus_workspace, tiny_store)
@@ -98,6 +98,13 @@ def write_dvc_project(root: Path, nodes: int, rendezvous: str) -> None:
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"train_scale": stage, "plot": {"cmd": "true"}}}))
     if not (root / ".dvc").exists():
         subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=root, check=True, env=ENV)
+
+
+def test_a_stage_commands_launch_is_read_with_the_stages_own_arguments():
+    command = "python stages/train_model.py --raw r --processes 2 --nodes 12 --rendezvous node0:29400"
+    assert stage_launch(command) == Launch(nproc=2, nodes=12, rendezvous="node0:29400")
+    assert stage_launch("python stages/train_model.py --raw r --nodes=1").nodes == 1
+    assert stage_launch("python stages/train_model.py --raw r").nodes == 1  # the argument's default
 
 
 def test_galzoo_join_names_what_it_cannot_join(tiny_store):  # noqa: F811

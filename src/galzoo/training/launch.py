@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -131,6 +132,14 @@ def relaunch_under_torchrun(launch: Launch, script: str, argv: list[str]) -> int
 TRAIN_SCRIPTS = ("stages/train_scale.py", "stages/train_model.py")
 
 
+def stage_launch(command: str) -> Launch:
+    """The Launch a train stage's command line asks for, read with the stages' own launch arguments."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_launch_arguments(parser)
+    known, _ = parser.parse_known_args(shlex.split(command))
+    return launch_from(known)
+
+
 def join_commands(targets: list[str], repo_dir: Path = Path(".")) -> list[tuple[str, str]]:
     """(stage, command) of each train stage in ``targets`` (``train_scale`` = all its scales, in the DAG's
     order), exactly as ``dvc repro`` runs it with this workspace's params.yaml; a stage that is not a train
@@ -150,7 +159,7 @@ def join_commands(targets: list[str], repo_dir: Path = Path(".")) -> list[tuple[
                 if not any(script in command for script in TRAIN_SCRIPTS):
                     raise ConfigError(f"galzoo join {target}: {stage.addressing} is not a train stage (only "
                                       f"train_scale and train_model train on several machines)")
-                if "--nodes 1 " in f"{command} ":
+                if stage_launch(command).nodes == 1:
                     raise ConfigError(f"galzoo join {target}: {stage.addressing} trains on one machine "
                                       f"(runtime.nodes: 1 in params.yaml): nothing to join")
                 commands.append((stage.addressing, command))
