@@ -43,7 +43,7 @@ def read_curve(live_dir: Path) -> pd.DataFrame:
 
 def recipe_batch_size(params) -> int:
     """The batch size the run trained with (the budget's, for the classifier recipe)."""
-    return params.cnn_comparison.recipe_for(params.budget).batch_size
+    return params.cnn_comparison.recipe_for(params.budget, params.model).batch_size
 
 
 def main() -> None:

@@ -81,5 +81,5 @@ class EfficientNetParams(Budgeted):
 
     section = "efficientnet"
 
-    def recipe_for(self, budget: str) -> PhasedRecipe:
-        return super().recipe_for(budget)
+    def recipe_for(self, budget: str, model: str | None = None) -> PhasedRecipe:
+        return super().recipe_for(budget, model)

@@ -53,7 +53,10 @@ class Params:
         for f in dataclasses.fields(self):
             study = getattr(self, f.name)
             if isinstance(study, Budgeted):
-                study.recipe_for(self.budget)
+                study.recipe_for(self.budget, self.model)
+                for models_key, names in study.budget_models().items():
+                    for name in names:
+                        check_model_name(name, key=join(models_key, name))
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS, overrides: dict[str, Any] | None = None) -> Params:

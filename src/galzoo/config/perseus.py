@@ -82,5 +82,5 @@ class PerseusParams(Budgeted):
             raise ConfigError(f"{key}.rotations_deg: {self.rotations_deg} repeats an angle (modulo 360): each copy "
                               f"of an object must differ")
 
-    def recipe_for(self, budget: str) -> PerseusRecipe:
-        return super().recipe_for(budget)
+    def recipe_for(self, budget: str, model: str | None = None) -> PerseusRecipe:
+        return super().recipe_for(budget, model)

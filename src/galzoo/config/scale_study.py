@@ -102,5 +102,5 @@ class ScaleStudyParams(Budgeted):
     def check(self, key: str) -> None:
         seed(f"{key}.seed", self.seed)
 
-    def recipe_for(self, budget: str) -> Recipe:
-        return super().recipe_for(budget)
+    def recipe_for(self, budget: str, model: str | None = None) -> Recipe:
+        return super().recipe_for(budget, model)

@@ -9,7 +9,9 @@ messages alike: ``<key>: expected <what>, got <value>``.
 A study section with a paper ``recipe`` and named ``budgets`` of overrides to it is a :class:`Budgeted`: the
 builder checks each of its budgets merged into the recipe, whichever one ``budget`` selects, and a value a
 budget sets is named at the budget's key (``scale_study.budgets.embedded.epochs``), one it leaves at the
-recipe's (``scale_study.recipe.lr``).
+recipe's (``scale_study.recipe.lr``). In a study that trains any registered network (the CNN comparison), a
+budget's ``models`` maps a network's name to overrides of that budget for it alone: on a CPU the networks
+differ sevenfold in cost per image, so one iteration count cannot suit them all.
 """
 from __future__ import annotations
 
@@ -99,59 +101,116 @@ def join(key: str, name: str) -> str:
     return f"{key}.{name}" if key else name
 
 
+MODELS_KEY = "models"
+"""The key, inside a budget, of its per-network overrides (``cnn_comparison.budgets.embedded.models.vgg16``)."""
+
+
 class Budgeted:
     """Mixin of a study section with a paper ``recipe`` and ``budgets``: named overrides of the recipe's values.
 
     ``-S budget=<name>`` selects one budget in every study (``paper`` = the recipe unchanged). :func:`build` calls
     :meth:`check_budgets` on every such section, so a budget is checked whether or not it is selected.
-    Subclasses set ``section``, their params.yaml key, named by :meth:`recipe_for`'s messages.
+    Subclasses set ``section``, their params.yaml key, named by :meth:`recipe_for`'s messages, and
+    ``budgets_per_model`` where a budget may hold per-network overrides under :data:`MODELS_KEY`.
     """
 
     section: ClassVar[str]
+    budgets_per_model: ClassVar[bool] = False
 
-    def recipe_for(self, budget: str) -> Any:
-        """The recipe under ``budget``: see :func:`apply_budget`."""
-        return apply_budget(self.recipe, self.budgets, budget, self.section)  # type: ignore[attr-defined]
+    def recipe_for(self, budget: str, model: str | None = None) -> Any:
+        """The recipe under ``budget`` for network ``model``: see :func:`apply_budget`."""
+        return apply_budget(self.recipe, self.budgets, budget, self.section,  # type: ignore[attr-defined]
+                            model=model if self.budgets_per_model else None)
 
     def check_budgets(self, key: str) -> None:
-        """Each budget merged into the recipe and checked, errors naming the key that set the bad value."""
+        """Each budget, and each of its per-network overrides, merged into the recipe and checked, errors naming
+        the key that set the bad value. (The network names are checked against the registry by
+        :meth:`galzoo.config.params.Params.check`, which may import torch.)"""
+        recipe_key = join(key, "recipe")
         for name, overrides in self.budgets.items():  # type: ignore[attr-defined]
+            budget_key = join(key, f"budgets.{name}")
             if name == "paper":
-                raise ConfigError(f"{join(key, 'budgets.paper')}: 'paper' is the name of {join(key, 'recipe')} itself "
+                raise ConfigError(f"{join(key, 'budgets.paper')}: 'paper' is the name of {recipe_key} itself "
                                   f"(-S budget=paper); give this budget another name")
-            merge_budget(self.recipe, overrides, join(key, f"budgets.{name}"), join(key, "recipe"))  # type: ignore
+            base, per_model = split_budget(overrides, budget_key, recipe_key,
+                                           per_model_allowed=self.budgets_per_model)
+            merge_budget(self.recipe, [(budget_key, base)], recipe_key)  # type: ignore[attr-defined]
+            for model, model_overrides in per_model.items():
+                merge_budget(self.recipe, [(budget_key, base),  # type: ignore[attr-defined]
+                                           (join(budget_key, f"{MODELS_KEY}.{model}"), model_overrides)], recipe_key)
+
+    def budget_models(self) -> dict[str, list[str]]:
+        """The networks each budget has overrides for, by the key that lists them (for the registry check)."""
+        return {join(self.section, f"budgets.{name}.{MODELS_KEY}"): sorted(overrides.get(MODELS_KEY) or {})
+                for name, overrides in self.budgets.items()  # type: ignore[attr-defined]
+                if isinstance(overrides, dict)}
 
 
-def apply_budget(recipe: T, budgets: dict[str, dict[str, Any]], budget: str, section: str) -> T:
-    """Study ``section``'s paper ``recipe`` with the named budget's overrides applied (``paper`` = none)."""
+def split_budget(overrides: Any, key: str, recipe_key: str, *,
+                 per_model_allowed: bool) -> tuple[dict, dict[str, dict]]:
+    """A budget's own overrides of the recipe, and its per-network ones (empty where it has none)."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{key}: expected a mapping of {recipe_key} keys to the values this budget gives them, "
+                          f"got {overrides!r}")
+    base = {name: value for name, value in overrides.items() if name != MODELS_KEY}
+    if MODELS_KEY not in overrides:
+        return base, {}
+    models_key = join(key, MODELS_KEY)
+    if not per_model_allowed:
+        raise ConfigError(f"{models_key}: this study trains one network, so its budgets take no per-network "
+                          f"overrides (only cnn_comparison's do)")
+    per_model = overrides[MODELS_KEY]
+    if not isinstance(per_model, dict):
+        raise ConfigError(f"{models_key}: expected a mapping of network names to overrides, got {per_model!r}")
+    return base, per_model
+
+
+def apply_budget(recipe: T, budgets: dict[str, dict[str, Any]], budget: str, section: str, *,
+                 model: str | None = None) -> T:
+    """Study ``section``'s paper ``recipe`` with the named budget's overrides applied (``paper`` = none), then
+    the budget's overrides for network ``model`` where it has some."""
     if budget == "paper":
         return recipe
     if budget not in budgets:
         raise ConfigError(f"budget: unknown budget {budget!r}; choose 'paper' or one of "
                           f"{sorted(budgets)} ({section}.budgets)")
-    return merge_budget(recipe, budgets[budget], f"{section}.budgets.{budget}", f"{section}.recipe")
+    budget_key = f"{section}.budgets.{budget}"
+    base, per_model = split_budget(budgets[budget], budget_key, f"{section}.recipe", per_model_allowed=True)
+    layers = [(budget_key, base)]
+    if model is not None and model in per_model:
+        layers.append((join(budget_key, f"{MODELS_KEY}.{model}"), per_model[model]))
+    return merge_budget(recipe, layers, f"{section}.recipe")
 
 
-def merge_budget(recipe: T, overrides: Any, key: str, recipe_key: str) -> T:
-    """``recipe`` (read at ``recipe_key``) with the budget ``overrides`` read at ``key``, built and checked.
+def merge_budget(recipe: T, layers: list[tuple[str, Any]], recipe_key: str) -> T:
+    """``recipe`` (read at ``recipe_key``) with each layer of overrides ``(key, overrides)`` applied in turn,
+    built and checked.
 
-    The recipe's own ``check`` runs on the merged values; in its message every value the budget set is named at
-    the budget's key (``<key>.epochs: expected a positive number, got -1``) and every value it left at the
-    recipe's; a message that names no value the budget set says which ones it did.
+    The recipe's own check runs on the merged values; in its message every value a layer set is named at the
+    key of the last layer that set it (``<key>.epochs: expected a positive number, got -1``) and every other at
+    the recipe's; a message that names no key of the last layer says which values that layer set.
     """
-    if not isinstance(overrides, dict):
-        raise ConfigError(f"{key}: expected a mapping of {recipe_key} keys to the values this budget gives them, "
-                          f"got {overrides!r}")
-    merged = {**dataclasses.asdict(recipe), **overrides}
+    merged, set_at = dataclasses.asdict(recipe), {}  # type: ignore[call-overload]
+    for key, overrides in layers:
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{key}: expected a mapping of {recipe_key} keys to the values it gives them, "
+                              f"got {overrides!r}")
+        unknown = sorted(set(map(str, overrides)) - set(merged))
+        if unknown:
+            raise ConfigError(f"{join(key, unknown[0])}: unknown key; expected one of {sorted(merged)}")
+        merged.update(overrides)
+        set_at.update({str(name): key for name in overrides})
+    last_key, last_overrides = layers[-1]
     try:
-        return build(type(recipe), merged, key, check_as=recipe_key)
+        return build(type(recipe), merged, last_key, check_as=recipe_key)
     except ConfigError as error:
         message = str(error)
-        for name in overrides:
-            budget_key = join(key, str(name))
-            message = re.sub(rf"{re.escape(join(recipe_key, str(name)))}(?!\w)", lambda _, k=budget_key: k, message)
-        if key not in message:
-            message += f" (with {key} setting {', '.join(sorted(map(str, overrides)))})"
+        for name, key in set_at.items():  # the check names the recipe's key, a type error the last layer's
+            layer_key = join(key, name)
+            for named in {join(recipe_key, name), join(last_key, name)} - {layer_key}:
+                message = re.sub(rf"{re.escape(named)}(?!\w)", lambda _, k=layer_key: k, message)
+        if last_key not in message:
+            message += f" (with {last_key} setting {', '.join(sorted(map(str, last_overrides)))})"
         raise ConfigError(message) from None
 
 

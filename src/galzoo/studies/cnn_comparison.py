@@ -96,7 +96,7 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
         crops, sides = _crops(params), params.cnn_comparison.test_sides
         _, train_rows, train_labels = data.subsets["train"]
         _, val_rows, val_labels = data.subsets["val"]
-        recipe = params.cnn_comparison.recipe_for(params.budget)
+        recipe = params.cnn_comparison.recipe_for(params.budget, params.model)
         loss_fn, draw_weights = imbalance_remedy(params.cnn_comparison.imbalance, train_labels,
                                                  data.task.num_outputs, device=device)
         if rt.data_path == "loader":
