@@ -114,11 +114,11 @@ def test_no_arguments_write_one_markdown_report_of_every_study(project, capsys):
     assert "| normalized | kabani_maxout | 200 | 0.01 | 0.0084 | 0.012 | 0.011 | 0.1 | 0.1095 |" in text
     assert "| crop64 | kabani_maxout | 200 | 0.0113 | 0.01 | n/a |" in text
     # the CNN comparison: the workspace's run and two experiments, the paper and the majority class beside
-    assert ("| dai_resnet26 | 2016 | 90.00 ± 0.00 | 90.00 [80.0, 100.0] | 94.69 | 95.21 | 50.00 (spiral) | "
+    assert ("| dai_resnet26 | 2016 | n/a | 90.00 ± 0.00 | 90.00 [80.0, 100.0] | 94.69 | 95.21 | 50.00 (spiral) | "
             "yes (1/1 seeds) |") in text
-    assert ("| alexnet | 2016 | 50.00 ± 0.00 | 50.00 [40.0, 60.0] | 91.82 | 92.26 | 50.00 (spiral) | "
+    assert ("| alexnet | 2016 | n/a | 50.00 ± 0.00 | 50.00 [40.0, 60.0] | 91.82 | 92.26 | 50.00 (spiral) | "
             "no (0/1 seeds) |") in text
-    assert "| vgg16 | 2016 | 45.00 ± 0.00 | 45.00 [35.0, 55.0] | 93.13 | 93.65 | n/a | n/a |" in text
+    assert "| vgg16 | 2016 | n/a | 45.00 ± 0.00 | 45.00 [35.0, 55.0] | 93.13 | 93.65 | n/a | n/a |" in text
     # the 37 vote fractions and Perseus, each beside its baseline
     assert ("| efficientnet_b0 | mlp_sigmoid | embedded | none | 2016 | 0.1100 ± 0.0000 | 0.1200 ± 0.0000 | "
             "0.1200 | 0.0814 | 0.0810 | 0.2000 |") in text

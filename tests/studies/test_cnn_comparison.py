@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc_auc_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -232,14 +233,16 @@ def test_gradient_clipping_bounds_the_update():
 
 # --- the comparison table ---------------------------------------------------------------------------------
 
-def run_node(rev, model, seed, accuracy, name=None):
+def run_node(rev, model, seed, accuracy, name=None, params=None):
     metrics = {"model": model, "task": "gz2_5class", "seed": seed, "budget": "embedded", "n_test": 147,
                "accuracy": accuracy, "macro_precision": accuracy - 0.1, "macro_recall": accuracy - 0.2,
                "macro_f1": accuracy - 0.15, "auc": 0.9,
                "ci95": {k: {"low": 0.1, "high": 0.99} for k in
                         ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc")}}
-    return {"rev": rev, "name": name, "error": None,
-            "data": {"metrics": {TEST_METRICS: {"data": metrics}}}}
+    data = {"metrics": {TEST_METRICS: {"data": metrics}}}
+    if params is not None:
+        data["params"] = {"params.yaml": {"data": params}}
+    return {"rev": rev, "name": name, "error": None, "data": data}
 
 
 def exp_show(*experiments):
@@ -259,13 +262,26 @@ def test_the_table_groups_runs_by_model_with_mean_std_and_max_beside_the_paper()
     assert rows["alexnet"]["accuracy"]["std"] == pytest.approx(np.std([0.5, 0.6], ddof=1))
     assert rows["alexnet"]["accuracy"]["max"] == pytest.approx(0.60) and rows["alexnet"]["best_rev"] == "e2"
     table = render_comparison(runs)
-    assert "| alexnet | 1, 2 | 55.00 ± 7.07 | 60.00 [10.0, 99.0] | 91.82 | 92.26 |" in table
-    assert "| dai_resnet26 | 2016 | 55.00 ± 0.00 | 55.00 [10.0, 99.0] | 94.69 | 95.21 |" in table
+    assert "| alexnet | 1, 2 | n/a | 55.00 ± 7.07 | 60.00 [10.0, 99.0] | 91.82 | 92.26 |" in table
+    assert "| dai_resnet26 | 2016 | n/a | 55.00 ± 0.00 | 55.00 [10.0, 99.0] | 94.69 | 95.21 |" in table
 
 
 def test_models_the_paper_did_not_run_have_no_paper_columns():
     runs = runs_from_exp_show(exp_show(run_node("b" * 40, "kabani_maxout", 1, 0.5, "k")))
-    assert "| kabani_maxout | 1 | 50.00 ± 0.00 | 50.00 [10.0, 99.0] | — | — |" in render_comparison(runs)
+    assert "| kabani_maxout | 1 | n/a | 50.00 ± 0.00 | 50.00 [10.0, 99.0] | — | — |" in render_comparison(runs)
+
+
+def test_each_network_shows_the_iterations_its_budget_gave_it():
+    """Under per-network budgets the rows of one table trained different amounts: the table says how much."""
+    recorded = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
+    budget = recorded["cnn_comparison"]["budgets"]["embedded"]
+    budget["iterations"], budget["batch_size"] = 700, 32
+    budget["models"] = {"alexnet": {"iterations": 150, "lr_drop_iterations": [100]}}
+    runs = runs_from_exp_show(exp_show(run_node("b" * 40, "alexnet", 1, 0.5, "a1", params=recorded),
+                                       run_node("c" * 40, "kabani_maxout", 1, 0.6, "k1", params=recorded)))
+    table = render_comparison(runs)
+    assert "| alexnet | 1 | 150 x 32 | 50.00 ± 0.00 |" in table
+    assert "| kabani_maxout | 1 | 700 x 32 | 60.00 ± 0.00 |" in table
 
 
 def test_no_experiments_is_a_clear_error():

@@ -14,8 +14,9 @@ import pandas as pd
 import torch
 from torch import nn
 
-from galzoo.config import CnnComparisonAugmentParams, Params
-from galzoo.errors import DataError
+from galzoo.config import CnnComparisonAugmentParams, CnnComparisonParams, Params
+from galzoo.config.schema import build
+from galzoo.errors import ConfigError, DataError
 from galzoo.evaluation.baselines import majority_class_baseline
 from galzoo.evaluation.classification import HEADLINE, bootstrap_intervals, classification_scores, predict_views
 from galzoo.models import create_model
@@ -259,6 +260,23 @@ def _remedy_of(run: Run) -> str:
     return "" if remedy == "none" else remedy.replace("_", " ")
 
 
+def training_cell(members: list[Run]) -> str:
+    """Iterations x batch size each run trained, from its recorded params (``800 x 32``; runs of one row that
+    trained differently are listed apart). With per-network budgets the networks of one table trained
+    different amounts, which the reader has to see beside the scores. n/a where the params are not recorded."""
+    cells = []
+    for run in members:
+        try:
+            section = build(CnnComparisonParams, run.params["cnn_comparison"], "cnn_comparison")
+            recipe = section.recipe_for(run.metrics["budget"], run.metrics["model"])
+        except (ConfigError, KeyError, TypeError):
+            return NOT_AVAILABLE
+        cell = f"{recipe.iterations} x {recipe.batch_size}"
+        if cell not in cells:
+            cells.append(cell)
+    return ", ".join(cells)
+
+
 def summarise(runs: list[Run]) -> list[dict]:
     """Per (task, budget, model): the seeds, mean, std and maximum of each headline score, and the bootstrap
     interval of the best run (maximum accuracy, as the paper's maxima)."""
@@ -338,13 +356,14 @@ class CnnComparison(Study):
                       "Baseline: always the training split's majority class (mean over seeds); the last column "
                       "says whether each run's 95% interval of accuracy lies above it (n/a: the metrics predate "
                       "the baseline, re-run evaluate_model).", "",
-                      "| model | seeds | accuracy % mean ± std | accuracy % max [95% CI] | paper mean (T6) | "
-                      "paper max (T7) | majority class % | 95% CI above the majority class |",
-                      "|---|---|---|---|---|---|---|---|"]
+                      "| model | seeds | iterations x batch | accuracy % mean ± std | accuracy % max [95% CI] | "
+                      "paper mean (T6) | paper max (T7) | majority class % | 95% CI above the majority class |",
+                      "|---|---|---|---|---|---|---|---|---|"]
             for r in group:
                 paper = CNN_COMPARISON.get(r["model"], {})
                 a = r["accuracy"]
-                lines.append(f"| {r['label']} | {', '.join(map(str, r['seeds']))} | {100 * a['mean']:.2f} ± "
+                lines.append(f"| {r['label']} | {', '.join(map(str, r['seeds']))} | {training_cell(r['runs'])} | "
+                             f"{100 * a['mean']:.2f} ± "
                              f"{100 * a['std']:.2f} | {100 * a['max']:.2f} [{100 * a['best_ci'][0]:.1f}, "
                              f"{100 * a['best_ci'][1]:.1f}] | {paper_cell(paper, 'mean_accuracy', 2)} | "
                              f"{paper_cell(paper, 'max_accuracy', 2)} | {_majority_cell(r['runs'])} | "
