@@ -74,5 +74,5 @@ def make_stratified_split(ids, classes, *, test_fraction: float, val_fraction: f
         except DataError as exc:
             raise DataError(f"class {label} ({len(members)} images): {exc}") from None
         parts.append(part)
-    split = pd.concat(parts).set_index("id").loc[ids].reset_index()
-    return split
+    # back in the order of `ids`; the index is renamed because pandas 2 names it after `ids`, pandas 3 keeps "id"
+    return pd.concat(parts).set_index("id").loc[ids].rename_axis("id").reset_index()

@@ -125,7 +125,7 @@ def test_the_perseus_study_takes_the_same_switch(remedy, tiny_model, tmp_path, m
     labels = np.repeat(copies.labels.numpy(), len(copies.angles))
     if remedy == "weighted_loss":
         assert isinstance(seen["loss_fn"], WeightedCrossEntropy) and seen["batches"].draw_weights is None
-        np.testing.assert_allclose(seen["loss_fn"].weights, class_weights(labels, 2))
+        np.testing.assert_allclose(seen["loss_fn"].weights.cpu(), class_weights(labels, 2))
     else:
         assert type(seen["loss_fn"]) is nn.CrossEntropyLoss
         per_class = [float(seen["batches"].draw_weights[labels == c].sum()) for c in range(2)]

@@ -80,7 +80,7 @@ def predictions_of_the_test_galaxies(files: StageFiles) -> tuple[np.ndarray, np.
 def test_predict_reads_a_scale_study_checkpoint_as_its_evaluate_stage(raw, tmp_path):
     params = load_params(overrides={
         "crop.scales": ["normalized"], "crop.workers": 1, "split.test_fraction": 0.25, "split.val_fraction": 0.25,
-        "runtime.threads": 1,
+        "runtime.threads": 1, "runtime.device": "cpu",  # predict scores on the CPU too: the same arithmetic
         "scale_study.budgets": {"embedded": {"epochs": 1, "batch_size": 4, "lr": 0.01, "lr_drop_epochs": [1]}}})
     study = get_study("scale_study")
     files = StageFiles(raw=raw, store=tmp_path / "crops", split=tmp_path / "split.csv", model=tmp_path / "m.pt",
@@ -96,7 +96,7 @@ def test_predict_reads_a_scale_study_checkpoint_as_its_evaluate_stage(raw, tmp_p
 
 def test_predict_reads_an_efficientnet_study_checkpoint_as_its_evaluate_stage(raw, tmp_path):
     params = load_params(overrides={
-        "model": "efficientnet_b0", "crop.workers": 1, "runtime.threads": 1,
+        "model": "efficientnet_b0", "crop.workers": 1, "runtime.threads": 1, "runtime.device": "cpu",
         "efficientnet.budgets": {"embedded": {"batch_size": 8, "head_epochs": 1, "full_epochs": 0, "input_size": 32}}})
     _, metrics, _ = run_study(params, raw, tmp_path)
     assert metrics["task"] == "votes37"

@@ -87,7 +87,7 @@ def tiny_perseus_params(root) -> Path:
     params["data"]["perseus"]["path"] = "unused"
     params["perseus"].update(rotations_deg=[0, 45, 90],
                              budgets={"embedded": {"input_size": 32, "epochs": 2, "batch_size": 8, "lr": 0.5}})
-    params["runtime"].update(threads=1, nproc=2)
+    params["runtime"].update(threads=1, nproc=2, device="cpu")  # gloo, also where a GPU is present
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root / "params.yaml"
 
@@ -148,7 +148,7 @@ def tiny_store(tmp_path_factory):
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
     params["crop"]["scales"] = ["normalized"]
     params["scale_study"]["budgets"] = {"embedded": {"epochs": 2, "batch_size": 4, "lr": 0.01, "lr_drop_epochs": [1]}}
-    params["runtime"].update(data_path="loader", nproc=2)
+    params["runtime"].update(data_path="loader", nproc=2, device="cpu")  # gloo, also where a GPU is present
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 

@@ -89,7 +89,8 @@ def test_two_machines_of_one_process_train_as_one_process_does(tmp_path, monkeyp
 def write_dvc_project(root: Path, nodes: int, rendezvous: str) -> None:
     """A DVC project around ``tiny_store`` with the real train_scale stage command (runtime from params)."""
     params = yaml.safe_load((root / "params.yaml").read_text())
-    params["runtime"].update(nproc=1, nodes=nodes, rendezvous=rendezvous)
+    # gloo: both "machines" are processes of this host, which may have a single GPU
+    params["runtime"].update(nproc=1, nodes=nodes, rendezvous=rendezvous, device="cpu")
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     stage = {"cmd": f"python {REPO_ROOT / 'stages' / 'train_scale.py'} --scale normalized --raw raw --crops crops "
                     "--split split.csv --model-out out/model.pt --live-dir out/live --processes ${runtime.nproc} "
