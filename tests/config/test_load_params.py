@@ -188,5 +188,5 @@ def test_the_imbalance_remedy_is_off_as_in_the_papers_and_a_bad_one_is_named(sec
     assert getattr(load_params(REPO_ROOT / "params.yaml", overrides={key: "balanced_sampling"}),
                    section).imbalance == "balanced_sampling"
     with pytest.raises(ConfigError, match=rf"{key}: expected one of \['none', 'weighted_loss', "
-                                          r"'balanced_sampling'\], got 'oversample'"):
+                                          r"'sqrt_weighted_loss', 'balanced_sampling'\], got 'oversample'"):
         load_params(REPO_ROOT / "params.yaml", overrides={key: "oversample"})

@@ -59,7 +59,7 @@ class TrainingSpy:
 
 @pytest.mark.parametrize("remedy, data_path", [("none", "loader"), ("weighted_loss", "loader"),
                                                ("balanced_sampling", "loader"), ("balanced_sampling", "device"),
-                                               ("weighted_loss", "device")])
+                                               ("weighted_loss", "device"), ("sqrt_weighted_loss", "loader")])
 def test_an_imbalanced_folder_trains_with_each_remedy_on_each_data_path(remedy, data_path, imbalanced_folder,
                                                                          tiny_model, tmp_path, monkeypatch):
     from galzoo.studies import cnn_comparison
@@ -81,9 +81,10 @@ def test_an_imbalanced_folder_trains_with_each_remedy_on_each_data_path(remedy, 
     train_counts = [counts["classes"][name]["train"] for name in sorted(COUNTS)]
     train_labels = np.repeat(np.arange(3), train_counts)
     loss_fn, batches = spy.seen["loss_fn"], spy.seen["batches"]
-    if remedy == "weighted_loss":
+    if remedy in ("weighted_loss", "sqrt_weighted_loss"):
         assert isinstance(loss_fn, WeightedCrossEntropy)
-        np.testing.assert_allclose(loss_fn.weights, class_weights(train_labels, 3))
+        power = 0.5 if remedy == "sqrt_weighted_loss" else 1.0
+        np.testing.assert_allclose(loss_fn.weights.cpu(), class_weights(train_labels, 3, power=power))
     else:
         assert type(loss_fn) is nn.CrossEntropyLoss and loss_fn.weight is None
     if remedy == "balanced_sampling":  # every class has the same total probability of being drawn

@@ -31,6 +31,15 @@ def test_a_class_absent_from_the_training_split_weighs_nothing_and_is_not_counte
     np.testing.assert_allclose(weights, [4 / (2 * 3), 4 / (2 * 1), 0.0], rtol=1e-6)
 
 
+def test_square_root_weights_keep_the_order_of_the_full_weights_with_the_square_root_of_their_ratios():
+    labels = np.repeat([0, 1, 2], [7, 2, 1])
+    full, mild = class_weights(labels, 3).numpy(), class_weights(labels, 3, power=0.5).numpy()
+    np.testing.assert_allclose(mild / mild[0], np.sqrt(full / full[0]), rtol=1e-6)  # rarest: sqrt(7) x, not 7 x
+    assert float(mild[labels].mean()) == pytest.approx(1.0)  # the loss keeps its scale, the lr its meaning
+    # w_c = N / (sqrt(n_c) * sum_k sqrt(n_k))
+    assert mild[2] == pytest.approx(10 / (np.sqrt(7) + np.sqrt(2) + np.sqrt(1)), rel=1e-6)
+
+
 def test_the_weighted_loss_is_the_batch_mean_of_each_galaxys_weight_times_its_cross_entropy():
     torch.manual_seed(0)
     logits, targets = torch.randn(6, 3), torch.tensor([0, 0, 0, 1, 1, 2])
@@ -63,10 +72,13 @@ def test_each_remedy_changes_only_its_own_part():
     loss_fn, draw_weights = imbalance_remedy("weighted_loss", LABELS, 3, device=CPU)
     assert isinstance(loss_fn, WeightedCrossEntropy) and draw_weights is None
     np.testing.assert_allclose(loss_fn.weights, class_weights(LABELS, 3))
+    loss_fn, draw_weights = imbalance_remedy("sqrt_weighted_loss", LABELS, 3, device=CPU)
+    assert isinstance(loss_fn, WeightedCrossEntropy) and draw_weights is None
+    np.testing.assert_allclose(loss_fn.weights, class_weights(LABELS, 3, power=0.5))
     loss_fn, draw_weights = imbalance_remedy("balanced_sampling", LABELS, 3, device=CPU)
     assert type(loss_fn) is nn.CrossEntropyLoss and loss_fn.weight is None
     assert draw_weights.shape == (len(LABELS),) and float(draw_weights.sum()) == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="expected one of none, weighted_loss, balanced_sampling"):
+    with pytest.raises(ValueError, match="expected one of none, weighted_loss, sqrt_weighted_loss, balanced_sampling"):
         imbalance_remedy("oversample", LABELS, 3, device=CPU)
 
 

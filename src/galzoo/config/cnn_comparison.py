@@ -8,7 +8,7 @@ from galzoo.config.scale_study import SgdRecipe, SplitParams
 from galzoo.config.schema import Budgeted, at_least, not_empty, pair, positive_items, positives, probabilities, require
 from galzoo.errors import ConfigError
 
-Imbalance = Literal["none", "weighted_loss", "balanced_sampling"]
+Imbalance = Literal["none", "weighted_loss", "sqrt_weighted_loss", "balanced_sampling"]
 """A classifier's remedy for classes of very different sizes (``galzoo.training.imbalance``); none = the papers'."""
 
 
