@@ -74,5 +74,5 @@ def make_stratified_split(ids, classes, *, test_fraction: float, val_fraction: f
         except DataError as exc:
             raise DataError(f"class {label} ({len(members)} images): {exc}") from None
         parts.append(part)
-    # back in the order of `ids`; the index is renamed because pandas 2 names it after `ids`, pandas 3 keeps "id"
+    # back in the order of `ids`; renamed because pandas 3.0 names the index after `ids` (3.1 keeps "id")
     return pd.concat(parts).set_index("id").loc[ids].rename_axis("id").reset_index()

@@ -1,6 +1,6 @@
 """Remedies for a training split whose classes differ much in size (a user's folder of 70% ellipticals).
 
-The papers used neither, so both are switches that are off by default (``<study>.imbalance``):
+The papers used none of them, so they are switches that are off by default (``<study>.imbalance``):
 
 - ``weighted_loss``: cross-entropy with class weights ``w_c = N / (K * n_c)``, where ``n_c`` is the number of
   training galaxies of class c, ``N`` their total and ``K`` the number of classes present in the training split.
@@ -10,8 +10,8 @@ The papers used neither, so both are switches that are off by default (``<study>
   ``nn.CrossEntropyLoss(weight=...)`` does, so that with several processes the average of their losses is
   exactly the one process's loss of the whole batch.
 - ``sqrt_weighted_loss``: the same loss with the square roots of those weights, scaled again to a mean of 1
-  over the training galaxies. A milder pull: with ``weighted_loss`` a class of 32 galaxies among 2,714 weighs
-  21 times the average and drags the whole network towards itself; here it weighs about 4.
+  over the training galaxies. A milder pull: with ``weighted_loss`` a class of 26 galaxies among 2,714 weighs
+  21 times the average and drags the whole network towards itself; here it weighs about 6.
 - ``balanced_sampling``: every pass draws as many galaxies as the split holds, with replacement, galaxy i with
   probability ``1 / (K * n_{y_i})``: each class is equally likely in expectation. The draws come from the
   same seeded generator as the shuffled order (``device_data``), so every process draws the same global
