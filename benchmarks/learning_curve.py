@@ -5,6 +5,7 @@ reading the DAG's own task store and split (run ``dvc repro split_task`` first, 
 ``task`` / ``data``), then scores the test split. Prints one row per validation point (iteration, time spent
 in training steps so far, validation accuracy and loss) and the test scores: the figures behind the
 ``embedded`` budgets in params.yaml. Not a test: times depend on the machine and its other load.
+``--keep DIR`` keeps the trained model and its test predictions, for ``decision_rule.py``.
 
     python benchmarks/learning_curve.py --set model=kabani_maxout \\
         --set cnn_comparison.budgets.embedded.iterations=600 --set cnn_comparison.budgets.embedded.eval_every=50
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -54,6 +56,8 @@ def main() -> None:
     parser.add_argument("--store", type=Path, default=Path("data/task_store"))
     parser.add_argument("--split", type=Path, default=Path("data/splits/task.csv"))
     parser.add_argument("--json-out", type=Path, default=None, help="also write the curve and scores here")
+    parser.add_argument("--keep", type=Path, default=None, metavar="DIR",
+                        help="keep the trained model, test predictions and confusion matrix in DIR")
     args = parser.parse_args()
     params = resolve(load_params(overrides=dict(args.overrides)))
     raw = args.raw or Path("data/raw") / params.data.source
@@ -67,6 +71,11 @@ def main() -> None:
         train_s = time.time() - start
         curve = read_curve(files.live)
         scores = study.evaluate(params, files)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for kept in (files.model, files.predictions, files.confusion):
+                if kept.exists():
+                    shutil.copy2(kept, args.keep / kept.name)
     # time spent in training steps up to each point, from the rate logged over each interval (validation
     # excluded): unlike wall-clock shares it stays right when other load comes and goes during the run
     steps = pd.Series(curve.index, index=curve.index).diff().fillna(curve.index[0])
