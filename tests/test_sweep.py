@@ -131,3 +131,63 @@ def test_experiments_running_at_once_share_the_cores():
     assert threads_per_experiment(axes, jobs=4, cores=16) == (("runtime.threads", "4"),)
     assert threads_per_experiment(axes, jobs=4, cores=2) == (("runtime.threads", "1"),)
     assert threads_per_experiment(parse_axes(["runtime.threads=2", "seed=1,2"]), jobs=4, cores=16) == ()
+
+
+class FakeQueue:
+    """Stands in for ``galzoo.sweep.dvc``: answers ``dvc queue status`` from a script of tables, records calls."""
+
+    def __init__(self, tables: list[str]):
+        self.tables, self.calls = list(tables), []
+
+    def __call__(self, *args, repo, capture=False):
+        self.calls.append(args)
+        if args[:2] == ("queue", "status"):
+            return self.tables.pop(0) if len(self.tables) > 1 else self.tables[0]
+        return ""
+
+
+def status_table(rows: list[tuple[str, str]], active: int, idle: int = 0) -> str:
+    lines = ["Task     Name                   Created    Status"]
+    lines += [f"{i:07x}  {name}  10:33 PM   {status}" for i, (name, status) in enumerate(rows)]
+    return "\n".join([*lines, "", f"Worker status: {active} active, {idle} idle"]) + "\n"
+
+
+def test_several_workers_are_watched_until_the_runs_finish_then_stopped(monkeypatch, capsys):
+    """`dvc exp run --run-all --jobs N` can wait forever on a worker that outlives the queue
+    (treeverse/dvc#10398), so with several workers galzoo starts them and watches `dvc queue status`."""
+    import galzoo.sweep as sweep
+
+    mine = ["sweep-a-1", "sweep-a-2"]
+    fake = FakeQueue([
+        status_table([("sweep-a-1", "Running"), ("sweep-a-2", "Running"), ("other-run", "Queued")], active=2),
+        status_table([("sweep-a-1", "Success"), ("sweep-a-2", "Running"), ("other-run", "Queued")], active=1),
+        status_table([("sweep-a-1", "Success"), ("sweep-a-2", "Success"), ("other-run", "Queued")], active=0),
+    ])
+    monkeypatch.setattr(sweep, "dvc", fake)
+    monkeypatch.setattr(sweep.time, "sleep", lambda seconds: None)
+    sweep.run_queue(Path("."), mine, jobs=2)
+    assert fake.calls[0] == ("queue", "start", "--jobs", "2")
+    assert fake.calls[-1] == ("queue", "stop")
+    assert fake.calls.count(("queue", "status")) == 3  # another run waiting in the queue is not this shard's
+    progress = capsys.readouterr().err
+    assert "1 of 2 experiments finished; waiting for sweep-a-2" in progress
+    assert "2 of 2 experiments finished" in progress
+
+
+def test_one_worker_runs_the_queue_in_the_foreground(monkeypatch):
+    import galzoo.sweep as sweep
+
+    fake = FakeQueue([status_table([], active=0)])
+    monkeypatch.setattr(sweep, "dvc", fake)
+    sweep.run_queue(Path("."), ["sweep-a-1"], jobs=1)
+    assert fake.calls == [("exp", "run", "--run-all", "--jobs", "1")]  # dvc shows the running log itself
+
+
+def test_runs_left_pending_without_any_worker_are_an_error_not_an_endless_wait(monkeypatch):
+    import galzoo.sweep as sweep
+
+    fake = FakeQueue([status_table([("sweep-a-1", "Queued")], active=0)])
+    monkeypatch.setattr(sweep, "dvc", fake)
+    monkeypatch.setattr(sweep.time, "sleep", lambda seconds: None)
+    with pytest.raises(ConfigError, match=r"no DVC queue worker has run .* sweep-a-1 .*dvc queue start"):
+        sweep.run_queue(Path("."), ["sweep-a-1"], jobs=2, workerless_s=0.0)

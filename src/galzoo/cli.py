@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="queue, run and push this machine's share of a grid of DVC experiments",
         description="Expand -S key=v1,v2 into every combination (named <name>-<values>), take this machine's "
                     "share (--shard i/n: every n-th from the i-th), queue them with `dvc exp run --queue`, run "
-                    "them with `dvc exp run --run-all`, and with --push send them to a git remote (their outputs "
+                    "them with DVC's queue workers (--jobs at once), and with --push send them to a git remote (their outputs "
                     "to the default DVC remote). `galzoo report --pull <remote>` on any machine then shows all.")
     sweep.add_argument("-S", "--set", action="append", default=[], metavar="KEY=V1,V2",
                        help="a params.yaml key and its values (repeatable), as dvc exp run -S")

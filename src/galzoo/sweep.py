@@ -2,7 +2,7 @@
 share of a grid of ``-S key=v1,v2`` values, and pushes its experiments to the git and DVC remotes, where
 ``galzoo report --pull <remote>`` on any machine finds every shard's runs.
 
-galzoo schedules nothing itself: each machine runs ``dvc exp run --queue`` and ``dvc exp run --run-all``,
+galzoo schedules nothing itself: each machine runs ``dvc exp run --queue`` and DVC's queue workers,
 and the experiments travel with ``dvc exp push`` / ``dvc exp pull`` (their metrics in git, their outputs in
 the DVC remote), so a shard that fails can be re-run on any machine.
 """
@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -104,6 +105,44 @@ def queued_experiments(repo: Path) -> list[str]:
     return queue_entries(repo, "Queued")
 
 
+def run_queue(repo: Path, names: list[str], jobs: int, *, first_poll_s: float = 2.0, max_poll_s: float = 30.0,
+              workerless_s: float = 120.0) -> None:
+    """Run the queued experiments ``names`` with ``jobs`` DVC queue workers; return when none is queued or running.
+
+    One worker: ``dvc exp run --run-all``, which shows the running experiment's log as it goes. Several:
+    ``dvc queue start`` and a watch of ``dvc queue status``, because ``--run-all --jobs N`` can wait forever on
+    a worker that outlives the empty queue (treeverse/dvc#10398; seen in this project's own sweep test); the
+    workers left idle are stopped at the end. A watch that finds no worker for ``workerless_s`` while runs
+    are still pending is an error rather than a wait without end."""
+    if jobs == 1:
+        dvc("exp", "run", "--run-all", "--jobs", "1", repo=repo)
+        return
+    dvc("queue", "start", "--jobs", str(jobs), repo=repo)
+    poll_s, reported, workerless_since = first_poll_s, None, None
+    while True:
+        table = dvc("queue", "status", repo=repo, capture=True)
+        pending = [words[1] for words in map(str.split, table.splitlines()[1:])
+                   if len(words) >= 3 and words[1] in names and words[-1] in ("Queued", "Running")]
+        if pending != reported:
+            print(f"galzoo sweep: {len(names) - len(pending)} of {len(names)} experiments finished"
+                  + (f"; waiting for {', '.join(pending)}" if pending else ""), file=sys.stderr, flush=True)
+            reported = pending
+        if not pending:
+            break
+        workers = re.search(r"Worker status: (\d+) active, (\d+) idle", table)
+        if workers and int(workers[1]) + int(workers[2]) == 0:
+            workerless_since = workerless_since if workerless_since is not None else time.monotonic()
+            if time.monotonic() - workerless_since > workerless_s:
+                raise ConfigError(f"no DVC queue worker has run for {workerless_s:.0f} s while {', '.join(pending)} "
+                                  f"are still queued or running: `dvc queue logs <name>` shows why, "
+                                  f"`dvc queue start` resumes them")
+        else:
+            workerless_since = None
+        time.sleep(poll_s)
+        poll_s = min(max_poll_s, poll_s * 1.5)  # each `dvc queue status` costs a second of CPU the runs need
+    dvc("queue", "stop", repo=repo)
+
+
 def threads_per_experiment(axes: list[tuple[str, list[str]]], jobs: int,
                            cores: int | None = None) -> tuple[tuple[str, str], ...]:
     """With ``jobs`` experiments at once, each trains with its share of the cores (``runtime.threads``),
@@ -116,7 +155,7 @@ def threads_per_experiment(axes: list[tuple[str, list[str]]], jobs: int,
 
 def run_shard(axes: list[tuple[str, list[str]]], shard: Shard, *, repo: Path = Path("."), prefix: str = "sweep",
               jobs: int = 1, push: str | None = None, targets: list[str] | None = None) -> list[Run]:
-    """Queue this shard's runs (``dvc exp run --queue``), run them (``--run-all``), and push them to the git
+    """Queue this shard's runs (``dvc exp run --queue``), run them (:func:`run_queue`), and push them to the git
     remote ``push`` (and their outputs to the default DVC remote). Returns the runs of this shard."""
     if jobs < 1:
         raise ConfigError(f"--jobs: expected 1 or more experiments at a time, got {jobs}")
@@ -134,7 +173,7 @@ def run_shard(axes: list[tuple[str, list[str]]], shard: Shard, *, repo: Path = P
     for run in mine:
         settings = [arg for key, value in (*run.overrides, *shared) for arg in ("-S", f"{key}={value}")]
         dvc("exp", "run", "--queue", "-n", run.name, *settings, *(targets or []), repo=repo)
-    dvc("exp", "run", "--run-all", "--jobs", str(jobs), repo=repo)
+    run_queue(repo, [run.name for run in mine], jobs)
     unfinished = [line for line in queue_entries(repo, "(Queued|Running|Failed)")
                   if any(f" {r.name} " in f" {line} " for r in mine)]
     if unfinished:
