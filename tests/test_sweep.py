@@ -139,7 +139,7 @@ class FakeQueue:
     def __init__(self, tables: list[str]):
         self.tables, self.calls = list(tables), []
 
-    def __call__(self, *args, repo, capture=False):
+    def __call__(self, *args, repo, capture=False, echo=True):
         self.calls.append(args)
         if args[:2] == ("queue", "status"):
             return self.tables.pop(0) if len(self.tables) > 1 else self.tables[0]
@@ -189,5 +189,17 @@ def test_runs_left_pending_without_any_worker_are_an_error_not_an_endless_wait(m
     fake = FakeQueue([status_table([("sweep-a-1", "Queued")], active=0)])
     monkeypatch.setattr(sweep, "dvc", fake)
     monkeypatch.setattr(sweep.time, "sleep", lambda seconds: None)
-    with pytest.raises(ConfigError, match=r"no DVC queue worker has run .* sweep-a-1 .*dvc queue start"):
+    with pytest.raises(ConfigError, match=r"no DVC queue worker has run .* sweep-a-1 are still queued"):
         sweep.run_queue(Path("."), ["sweep-a-1"], jobs=2, workerless_s=0.0)
+
+
+def test_a_running_experiment_is_waited_for_even_when_dvc_counts_no_worker(monkeypatch):
+    """`dvc queue status` has been known to count no workers while experiments ran (treeverse/dvc#10427)."""
+    import galzoo.sweep as sweep
+
+    fake = FakeQueue([status_table([("sweep-a-1", "Running")], active=0)] * 5
+                     + [status_table([("sweep-a-1", "Success")], active=0)])
+    monkeypatch.setattr(sweep, "dvc", fake)
+    monkeypatch.setattr(sweep.time, "sleep", lambda seconds: None)
+    sweep.run_queue(Path("."), ["sweep-a-1"], jobs=2, workerless_s=0.0)
+    assert fake.calls.count(("queue", "status")) == 6

@@ -81,10 +81,11 @@ def grid(axes: list[tuple[str, list[str]]], prefix: str) -> list[Run]:
     return runs
 
 
-def dvc(*args: str, repo: Path, capture: bool = False) -> str:
+def dvc(*args: str, repo: Path, capture: bool = False, echo: bool = True) -> str:
     """Run ``dvc args`` in ``repo``; a failure is an error that shows the command and dvc's own message."""
     command = [sys.executable, "-m", "dvc", *args]
-    print(f"galzoo sweep: dvc {' '.join(args)}", file=sys.stderr, flush=True)
+    if echo:
+        print(f"galzoo sweep: dvc {' '.join(args)}", file=sys.stderr, flush=True)
     done = subprocess.run(command, cwd=repo, text=True, check=False,  # dvc's own output goes to stderr:
                           stdout=subprocess.PIPE if capture else sys.stderr,  # stdout holds galzoo's result
                           stderr=subprocess.PIPE if capture else None)
@@ -112,17 +113,19 @@ def run_queue(repo: Path, names: list[str], jobs: int, *, first_poll_s: float = 
     One worker: ``dvc exp run --run-all``, which shows the running experiment's log as it goes. Several:
     ``dvc queue start`` and a watch of ``dvc queue status``, because ``--run-all --jobs N`` can wait forever on
     a worker that outlives the empty queue (treeverse/dvc#10398; seen in this project's own sweep test); the
-    workers left idle are stopped at the end. A watch that finds no worker for ``workerless_s`` while runs
-    are still pending is an error rather than a wait without end."""
+    workers left idle are stopped at the end. Runs still queued with no worker for ``workerless_s`` are an
+    error rather than a wait without end (a running one is waited for: ``dvc queue status`` has been known to
+    count no workers while experiments ran, treeverse/dvc#10427)."""
     if jobs == 1:
         dvc("exp", "run", "--run-all", "--jobs", "1", repo=repo)
         return
     dvc("queue", "start", "--jobs", str(jobs), repo=repo)
     poll_s, reported, workerless_since = first_poll_s, None, None
     while True:
-        table = dvc("queue", "status", repo=repo, capture=True)
-        pending = [words[1] for words in map(str.split, table.splitlines()[1:])
-                   if len(words) >= 3 and words[1] in names and words[-1] in ("Queued", "Running")]
+        table = dvc("queue", "status", repo=repo, capture=True, echo=False)
+        status = {words[1]: words[-1] for words in map(str.split, table.splitlines()[1:])
+                  if len(words) >= 3 and words[1] in names and words[-1] in ("Queued", "Running")}
+        pending = list(status)
         if pending != reported:
             print(f"galzoo sweep: {len(names) - len(pending)} of {len(names)} experiments finished"
                   + (f"; waiting for {', '.join(pending)}" if pending else ""), file=sys.stderr, flush=True)
@@ -130,12 +133,11 @@ def run_queue(repo: Path, names: list[str], jobs: int, *, first_poll_s: float = 
         if not pending:
             break
         workers = re.search(r"Worker status: (\d+) active, (\d+) idle", table)
-        if workers and int(workers[1]) + int(workers[2]) == 0:
+        if workers and int(workers[1]) + int(workers[2]) == 0 and "Running" not in status.values():
             workerless_since = workerless_since if workerless_since is not None else time.monotonic()
             if time.monotonic() - workerless_since > workerless_s:
                 raise ConfigError(f"no DVC queue worker has run for {workerless_s:.0f} s while {', '.join(pending)} "
-                                  f"are still queued or running: `dvc queue logs <name>` shows why, "
-                                  f"`dvc queue start` resumes them")
+                                  f"are still queued: `dvc queue start` resumes them")
         else:
             workerless_since = None
         time.sleep(poll_s)
