@@ -95,10 +95,14 @@ def dvc(*args: str, repo: Path, capture: bool = False, echo: bool = True) -> str
     return done.stdout or ""
 
 
+def entries_of(table: str, status: str) -> list[str]:
+    """The lines (task, name, created, status) of a ``dvc queue status`` table whose status matches ``status``."""
+    return [" ".join(line.split()) for line in table.splitlines()[1:] if re.search(rf"\b{status}\s*$", line)]
+
+
 def queue_entries(repo: Path, status: str) -> list[str]:
     """The ``dvc queue status`` lines (task, name, created, status) of entries in ``status``."""
-    table = dvc("queue", "status", repo=repo, capture=True)
-    return [" ".join(line.split()) for line in table.splitlines()[1:] if re.search(rf"\b{status}\s*$", line)]
+    return entries_of(dvc("queue", "status", repo=repo, capture=True), status)
 
 
 def queued_experiments(repo: Path) -> list[str]:
@@ -123,8 +127,8 @@ def run_queue(repo: Path, names: list[str], jobs: int, *, first_poll_s: float = 
     poll_s, reported, workerless_since = first_poll_s, None, None
     while True:
         table = dvc("queue", "status", repo=repo, capture=True, echo=False)
-        status = {words[1]: words[-1] for words in map(str.split, table.splitlines()[1:])
-                  if len(words) >= 3 and words[1] in names and words[-1] in ("Queued", "Running")}
+        status = {name: state for _, name, *_, state in map(str.split, entries_of(table, "(Queued|Running)"))
+                  if name in names}
         pending = list(status)
         if pending != reported:
             print(f"galzoo sweep: {len(names) - len(pending)} of {len(names)} experiments finished"
