@@ -190,3 +190,17 @@ def test_the_imbalance_remedy_is_off_as_in_the_papers_and_a_bad_one_is_named(sec
     with pytest.raises(ConfigError, match=rf"{key}: expected one of \['none', 'weighted_loss', "
                                           r"'sqrt_weighted_loss', 'balanced_sampling'\], got 'oversample'"):
         load_params(REPO_ROOT / "params.yaml", overrides={key: "oversample"})
+
+
+def test_the_classifier_optimizer_is_sgd_as_in_the_paper_adamw_by_choice_and_a_bad_one_is_named():
+    params = load_params(REPO_ROOT / "params.yaml")
+    assert params.cnn_comparison.recipe_for("paper").optimizer == "sgd"
+    assert params.cnn_comparison.recipe_for("embedded", "kabani_maxout").optimizer == "sgd"
+    key = "cnn_comparison.budgets.embedded.optimizer"
+    chosen = load_params(REPO_ROOT / "params.yaml", overrides={key: "adamw"}).cnn_comparison
+    assert chosen.recipe_for("embedded", "kabani_maxout").optimizer == "adamw"
+    assert chosen.recipe_for("paper").optimizer == "sgd"
+    with pytest.raises(ConfigError, match=rf"{key}: expected one of \['sgd', 'adamw'\], got 'adam'"):
+        load_params(REPO_ROOT / "params.yaml", overrides={key: "adam"})
+    with pytest.raises(ConfigError, match=r"scale_study.recipe.optimizer: expected one of \['sgd'\]"):
+        load_params(REPO_ROOT / "params.yaml", overrides={"scale_study.recipe.optimizer": "adamw"})

@@ -6,11 +6,14 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
+from galzoo.config import load_params
 from galzoo.errors import ConfigError
 from galzoo.training.device_data import LoaderBatches, as_batches
 from galzoo.training.distributed import Distributed
-from galzoo.training.loop import EarlyStopping, Epochs, Iterations, LrSchedule, TrainingDiverged, train
+from galzoo.training.loop import (EarlyStopping, Epochs, Iterations, LrSchedule, TrainingDiverged, make_optimizer,
+                                 train)
 from galzoo.training.runtime import resolve_data_path
+from tests.conftest import REPO_ROOT
 
 CPU = torch.device("cpu")
 BATCHES_PER_PASS = 4
@@ -202,3 +205,19 @@ def test_a_study_without_a_device_path_takes_the_loader_and_refuses_device():
     with pytest.raises(ConfigError, match="runtime.data_path"):
         resolve_data_path("device", CPU, device_path=False)
     assert resolve_data_path("device", CPU) == "device"
+
+
+def test_the_classifier_recipe_trains_with_sgd_as_the_paper_or_with_adamw_when_asked():
+    params = load_params(REPO_ROOT / "params.yaml")
+    paper = params.cnn_comparison.recipe_for("paper")
+    sgd = make_optimizer(nn.Linear(3, 2), paper)
+    assert isinstance(sgd, torch.optim.SGD)
+    assert sgd.defaults["lr"] == paper.lr
+    assert (sgd.defaults["momentum"], sgd.defaults["nesterov"]) == (0.9, True)
+
+    adamw_params = load_params(REPO_ROOT / "params.yaml", overrides={"cnn_comparison.budgets.embedded.optimizer": "adamw",
+                                                                      "cnn_comparison.budgets.embedded.lr": 0.0005})
+    recipe = adamw_params.cnn_comparison.recipe_for("embedded", "kabani_maxout")
+    adamw = make_optimizer(nn.Linear(3, 2), recipe)
+    assert isinstance(adamw, torch.optim.AdamW)
+    assert (adamw.defaults["lr"], adamw.defaults["weight_decay"]) == (0.0005, recipe.weight_decay)

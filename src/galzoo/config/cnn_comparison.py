@@ -11,6 +11,9 @@ from galzoo.errors import ConfigError
 Imbalance = Literal["none", "weighted_loss", "sqrt_weighted_loss", "balanced_sampling"]
 """A classifier's remedy for classes of very different sizes (``galzoo.training.imbalance``); none = the papers'."""
 
+Optimizer = Literal["sgd", "adamw"]
+"""sgd = the paper's (Nesterov momentum); adamw = AdamW with the recipe's lr and (decoupled) weight_decay."""
+
 
 @dataclass(frozen=True)
 class CnnComparisonCropParams:
@@ -50,6 +53,7 @@ class CnnComparisonAugmentParams:
 
 @dataclass(frozen=True)
 class CnnComparisonRecipe(SgdRecipe):
+    optimizer: Optimizer  # type: ignore[assignment]  # SgdRecipe's field, widened: AdamW fits an imbalanced folder
     lr_drop_iterations: list[int]
     lr_drop_factor: float
     iterations: int

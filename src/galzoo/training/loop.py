@@ -420,6 +420,10 @@ class PhaseOutcome:
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe | CnnComparisonRecipe) -> torch.optim.Optimizer:
+    """The recipe's optimizer: SGD as the papers, or (a classifier's choice) AdamW, which ignores momentum and
+    nesterov and applies weight_decay decoupled from the gradient."""
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum,
                            nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
 
