@@ -5,10 +5,13 @@ the study's own four test sides Q (as the evaluate stage), those views under all
 the square (D4, 32 views), and each of these with the probabilities divided by the training prior to a power
 t (logit adjustment; t > 0 favours the rare classes). t is chosen on the validation split only, as the
 largest of min(accuracy / 0.88, smallest recall of elliptical, spiral, edge-on / 0.75), the issue's GZ1 target,
-then the test split is scored once with it. Run it where ``learning_curve.py`` ran (the same params.yaml,
-store and split). Not a test: it measures, and says whether training or the decision rule is the limit.
+then the test split is scored once with it. It also scores the training split the same way (four views, no
+augmentation): a fit no better than the test's says the model is not overfitting. ``--against DIR`` counts
+the galaxies of each split that this model and another kept one both get wrong. Run it where
+``learning_curve.py`` ran (the same params.yaml, store and split). Not a test: it measures, and says whether
+training or the decision rule is the limit.
 
-    python benchmarks/decision_rule.py /tmp/kept
+    python benchmarks/decision_rule.py /tmp/kept [--against /tmp/other_kept]
 """
 from __future__ import annotations
 
@@ -57,6 +60,8 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, default=None, help="default: data/raw/<data.source>")
     parser.add_argument("--store", type=Path, default=Path("data/task_store"))
     parser.add_argument("--split", type=Path, default=Path("data/splits/task.csv"))
+    parser.add_argument("--against", type=Path, default=None, metavar="DIR",
+                        help="another kept model: count the galaxies both get wrong")
     args = parser.parse_args()
     params = resolve(load_params())
     device = torch.device("cpu")
@@ -69,17 +74,32 @@ def main() -> None:
         raise SystemExit(f"{args.kept / 'model.pt'}: classes {list(names)} lack {missing}, which the GZ1 target names")
     c = params.cnn_comparison
     crops = MultiScaleCrops(c.augment, source_side=c.crop.source_side, store_size=c.crop.store_size)
-    train_labels = data.subsets["train"][2]
+
+    def views_of(subset: str) -> tuple[torch.Tensor, np.ndarray]:
+        _, rows, labels = data.subsets[subset]
+        return multiscale_test_views(data.images, rows, crops, meta["preprocessing"]["test_sides"]), labels
+
+    def mean_probabilities(net: torch.nn.Module, views: list[torch.Tensor]) -> np.ndarray:
+        per_view = [predict_views(net, v, batch_size=params.evaluate.batch_size, device=device, amp_dtype=None)
+                    for v in views]
+        return np.concatenate(per_view, axis=1).mean(axis=1)
+
+    train_views, train_labels = views_of("train")
     prior = np.bincount(train_labels, minlength=len(names)) / len(train_labels)
+    describe("train (the fit), 4 sides", mean_probabilities(model, [train_views]), train_labels, names)
+    if args.against:
+        other, _ = load_checkpoint(args.against / "model.pt", device)
+        for subset in ("train", "val", "test"):
+            views, labels = views_of(subset)
+            wrong = [mean_probabilities(net, [views]).argmax(axis=1) != labels for net in (model, other)]
+            print(f"{subset}: {wrong[0].sum()} wrong here, {wrong[1].sum()} in {args.against}, "
+                  f"{(wrong[0] & wrong[1]).sum()} of {len(labels)} in both", flush=True)
 
     for views_name, transform in (("4 sides", lambda v: [v]), ("4 sides x D4", d4)):
         probabilities = {}
         for subset in ("val", "test"):
-            _, rows, labels = data.subsets[subset]
-            views = multiscale_test_views(data.images, rows, crops, meta["preprocessing"]["test_sides"])
-            per_view = [predict_views(model, v, batch_size=params.evaluate.batch_size, device=device, amp_dtype=None)
-                        for v in transform(views)]
-            probabilities[subset] = (np.concatenate(per_view, axis=1).mean(axis=1), labels)
+            views, labels = views_of(subset)
+            probabilities[subset] = (mean_probabilities(model, transform(views)), labels)
         describe(f"test, {views_name}", *probabilities["test"], names)
         val_probs, val_labels = probabilities["val"]
         on_val = {t: target_score(describe(f"  val, {views_name}, prior^{t:+.1f}", val_probs / prior ** t,
