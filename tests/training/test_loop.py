@@ -215,8 +215,8 @@ def test_the_classifier_recipe_trains_with_sgd_as_the_paper_or_with_adamw_when_a
     assert sgd.defaults["lr"] == paper.lr
     assert (sgd.defaults["momentum"], sgd.defaults["nesterov"]) == (0.9, True)
 
-    adamw_params = load_params(REPO_ROOT / "params.yaml", overrides={"cnn_comparison.budgets.embedded.optimizer": "adamw",
-                                                                      "cnn_comparison.budgets.embedded.lr": 0.0005})
+    chosen = {"cnn_comparison.budgets.embedded.optimizer": "adamw", "cnn_comparison.budgets.embedded.lr": 0.0005}
+    adamw_params = load_params(REPO_ROOT / "params.yaml", overrides=chosen)
     recipe = adamw_params.cnn_comparison.recipe_for("embedded", "kabani_maxout")
     adamw = make_optimizer(nn.Linear(3, 2), recipe)
     assert isinstance(adamw, torch.optim.AdamW)
