@@ -75,31 +75,31 @@ def main() -> None:
     c = params.cnn_comparison
     crops = MultiScaleCrops(c.augment, source_side=c.crop.source_side, store_size=c.crop.store_size)
 
-    def views_of(subset: str) -> tuple[torch.Tensor, np.ndarray]:
-        _, rows, labels = data.subsets[subset]
-        return multiscale_test_views(data.images, rows, crops, meta["preprocessing"]["test_sides"]), labels
-
     def mean_probabilities(net: torch.nn.Module, views: list[torch.Tensor]) -> np.ndarray:
         per_view = [predict_views(net, v, batch_size=params.evaluate.batch_size, device=device, amp_dtype=None)
                     for v in views]
         return np.concatenate(per_view, axis=1).mean(axis=1)
 
-    train_views, train_labels = views_of("train")
-    prior = np.bincount(train_labels, minlength=len(names)) / len(train_labels)
-    describe("train (the fit), 4 sides", mean_probabilities(model, [train_views]), train_labels, names)
+    views, labels, four_sides = {}, {}, {}  # per split: the four test sides' views, labels, this model's scores
+    for subset in ("train", "val", "test"):
+        _, rows, labels[subset] = data.subsets[subset]
+        views[subset] = multiscale_test_views(data.images, rows, crops, meta["preprocessing"]["test_sides"])
+        four_sides[subset] = mean_probabilities(model, [views[subset]])
+
+    prior = np.bincount(labels["train"], minlength=len(names)) / len(labels["train"])
+    describe("train (the fit), 4 sides", four_sides["train"], labels["train"], names)
     if args.against:
         other, _ = load_checkpoint(args.against / "model.pt", device)
         for subset in ("train", "val", "test"):
-            views, labels = views_of(subset)
-            wrong = [mean_probabilities(net, [views]).argmax(axis=1) != labels for net in (model, other)]
-            print(f"{subset}: {wrong[0].sum()} wrong here, {wrong[1].sum()} in {args.against}, "
-                  f"{(wrong[0] & wrong[1]).sum()} of {len(labels)} in both", flush=True)
+            wrong = four_sides[subset].argmax(axis=1) != labels[subset]
+            wrong_other = mean_probabilities(other, [views[subset]]).argmax(axis=1) != labels[subset]
+            print(f"{subset}: {wrong.sum()} wrong here, {wrong_other.sum()} in {args.against}, "
+                  f"{(wrong & wrong_other).sum()} of {len(labels[subset])} in both", flush=True)
 
-    for views_name, transform in (("4 sides", lambda v: [v]), ("4 sides x D4", d4)):
-        probabilities = {}
-        for subset in ("val", "test"):
-            views, labels = views_of(subset)
-            probabilities[subset] = (mean_probabilities(model, transform(views)), labels)
+    for views_name, transform in (("4 sides", None), ("4 sides x D4", d4)):
+        probabilities = {subset: (four_sides[subset] if transform is None
+                                  else mean_probabilities(model, transform(views[subset])), labels[subset])
+                         for subset in ("val", "test")}
         describe(f"test, {views_name}", *probabilities["test"], names)
         val_probs, val_labels = probabilities["val"]
         on_val = {t: target_score(describe(f"  val, {views_name}, prior^{t:+.1f}", val_probs / prior ** t,
