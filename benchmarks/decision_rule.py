@@ -3,7 +3,8 @@
 Takes a model kept by ``learning_curve.py --keep DIR`` and rescores its validation and test galaxies four ways:
 the study's own four test sides Q (as the evaluate stage), those views under all eight rotations and flips of
 the square (D4, 32 views), and each of these with the probabilities divided by the training prior to a power
-t (logit adjustment; t > 0 favours the rare classes). t is chosen on the validation split only, as the
+t in [0, 1] (logit adjustment; t > 0 favours the rare classes): the evaluate stage's
+``cnn_comparison.test_rotations_flips`` and ``cnn_comparison.prior_power``, computed the same way. t is chosen on the validation split only, as the
 largest of min(accuracy / 0.88, smallest recall of elliptical, spiral, edge-on / 0.75), the issue's GZ1 target,
 then the test split is scored once with it. It also scores the training split the same way (four views, no
 augmentation): a fit no better than the test's says the model is not overfitting. ``--against DIR`` counts
@@ -22,22 +23,17 @@ import numpy as np
 import torch
 
 from galzoo.config import load_params
-from galzoo.evaluation.classification import classification_scores, predict_views
+from galzoo.evaluation.classification import classification_scores, predict_views, prior_adjusted
 from galzoo.models.checkpoint import load_checkpoint
 from galzoo.studies import resolve
+from galzoo.studies.cnn_comparison import training_prior
 from galzoo.training.data import LabelledStore
 from galzoo.training.multiscale import MultiScaleCrops, multiscale_test_views
 
 TARGET_ACCURACY = 0.88
 TARGET_RECALL = 0.75
 TARGET_CLASSES = ("elliptical", "spiral", "edge_on")
-PRIOR_POWERS = np.round(np.linspace(-0.5, 1.0, 16), 2)
-
-
-def d4(views: torch.Tensor) -> list[torch.Tensor]:
-    """The eight rotations and flips of the square of ``N x V x C x H x W`` views."""
-    turned = [torch.rot90(views, k, dims=(3, 4)) for k in range(4)]
-    return [v.contiguous() for t in turned for v in (t, torch.flip(t, dims=(4,)))]
+PRIOR_POWERS = np.round(np.linspace(0.0, 1.0, 11), 2)  # cnn_comparison.prior_power takes [0, 1]
 
 
 def describe(tag: str, probabilities: np.ndarray, labels: np.ndarray, names: tuple[str, ...]) -> dict:
@@ -75,39 +71,39 @@ def main() -> None:
     c = params.cnn_comparison
     crops = MultiScaleCrops(c.augment, source_side=c.crop.source_side, store_size=c.crop.store_size)
 
-    def mean_probabilities(net: torch.nn.Module, views: list[torch.Tensor]) -> np.ndarray:
-        per_view = [predict_views(net, v, batch_size=params.evaluate.batch_size, device=device, amp_dtype=None)
-                    for v in views]
-        return np.concatenate(per_view, axis=1).mean(axis=1)
+    def mean_probabilities(net: torch.nn.Module, views: torch.Tensor, rotations_flips: bool = False) -> np.ndarray:
+        """As the evaluate stage scores (``cnn_comparison.test_rotations_flips``), before any prior shift."""
+        return predict_views(net, views, batch_size=params.evaluate.batch_size, device=device, amp_dtype=None,
+                             rotations_flips=rotations_flips).mean(axis=1)
 
     views, labels, four_sides = {}, {}, {}  # per split: the four test sides' views, labels, this model's scores
     for subset in ("train", "val", "test"):
         _, rows, labels[subset] = data.subsets[subset]
         views[subset] = multiscale_test_views(data.images, rows, crops, meta["preprocessing"]["test_sides"])
-        four_sides[subset] = mean_probabilities(model, [views[subset]])
+        four_sides[subset] = mean_probabilities(model, views[subset])
 
-    prior = np.bincount(labels["train"], minlength=len(names)) / len(labels["train"])
+    prior = training_prior(labels["train"], names, max(PRIOR_POWERS))
     describe("train (the fit), 4 sides", four_sides["train"], labels["train"], names)
     if args.against:
         other, _ = load_checkpoint(args.against / "model.pt", device)
         for subset in ("train", "val", "test"):
             wrong = four_sides[subset].argmax(axis=1) != labels[subset]
-            wrong_other = mean_probabilities(other, [views[subset]]).argmax(axis=1) != labels[subset]
+            wrong_other = mean_probabilities(other, views[subset]).argmax(axis=1) != labels[subset]
             print(f"{subset}: {wrong.sum()} wrong here, {wrong_other.sum()} in {args.against}, "
                   f"{(wrong & wrong_other).sum()} of {len(labels[subset])} in both", flush=True)
 
-    for views_name, transform in (("4 sides", None), ("4 sides x D4", d4)):
-        probabilities = {subset: (four_sides[subset] if transform is None
-                                  else mean_probabilities(model, transform(views[subset])), labels[subset])
+    for views_name, rotations_flips in (("4 sides", False), ("4 sides x D4", True)):
+        probabilities = {subset: (mean_probabilities(model, views[subset], True) if rotations_flips
+                                  else four_sides[subset], labels[subset])
                          for subset in ("val", "test")}
         describe(f"test, {views_name}", *probabilities["test"], names)
         val_probs, val_labels = probabilities["val"]
-        on_val = {t: target_score(describe(f"  val, {views_name}, prior^{t:+.1f}", val_probs / prior ** t,
+        on_val = {t: target_score(describe(f"  val, {views_name}, prior^{t:+.1f}", prior_adjusted(val_probs, prior, t),
                                            val_labels, names)) for t in PRIOR_POWERS}
         best = max(on_val, key=on_val.get)
         test_probs, test_labels = probabilities["test"]
-        describe(f"test, {views_name}, prior^{best:+.1f} (chosen on val)", test_probs / prior ** best, test_labels,
-                 names)
+        describe(f"test, {views_name}, prior^{best:+.1f} (chosen on val)", prior_adjusted(test_probs, prior, best),
+                 test_labels, names)
 
 
 if __name__ == "__main__":

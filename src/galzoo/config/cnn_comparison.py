@@ -5,7 +5,17 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from galzoo.config.scale_study import SgdRecipe, SplitParams
-from galzoo.config.schema import Budgeted, at_least, not_empty, pair, positive_items, positives, probabilities, require
+from galzoo.config.schema import (
+    Budgeted,
+    at_least,
+    not_empty,
+    pair,
+    positive_items,
+    positives,
+    probabilities,
+    require,
+    within,
+)
 from galzoo.errors import ConfigError
 
 Imbalance = Literal["none", "weighted_loss", "sqrt_weighted_loss", "balanced_sampling"]
@@ -92,12 +102,15 @@ class CnnComparisonParams(Budgeted):
     budgets: dict[str, dict[str, Any]]
     visualize: VisualizeParams = field(default_factory=VisualizeParams)
     imbalance: Imbalance = "none"  # class-weighted loss or class-balanced batches; none = as the paper
+    test_rotations_flips: bool = False  # each test view also under the 8 rotations and flips; False = as the paper
+    prior_power: float = 0.0  # test probabilities divided by the training class shares ** this; 0 = as the paper
 
     section = "cnn_comparison"
     budgets_per_model = True  # any registered network trains here, from 11 to 75 images/s on 2 CPU cores
 
     def check(self, key: str) -> None:
         not_empty(f"{key}.test_sides", self.test_sides, "one test crop side")
+        within(f"{key}.prior_power", self.prior_power, 0, 1, "a power (0 = the paper's argmax, 1 = balanced recall)")
         sides = [*self.augment.train_sides, *self.test_sides]
         if min(sides) < 1 or max(sides) > self.crop.source_side:
             raise ConfigError(f"{key}: crop sides {sides} must lie in [1, {key}.crop.source_side = "

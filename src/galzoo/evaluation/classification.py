@@ -13,17 +13,34 @@ HEADLINE = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "auc")
 
 
 def predict_views(model: nn.Module, views: torch.Tensor, *, batch_size: int, device: torch.device,
-                  amp_dtype: torch.dtype | None = None) -> np.ndarray:
+                  amp_dtype: torch.dtype | None = None, rotations_flips: bool = False) -> np.ndarray:
     """Softmax probabilities of every view: ``views`` is ``N x V x C x H x W``, the result ``N x V x classes``.
 
     Eval mode throughout: batch-norm uses its running statistics and dropout is off (the authors' code left
     batch-norm in training mode at test time, so a test batch changed its own normalisation). The views are
-    flattened before batching, so ``batch_size`` counts model inputs, not galaxies.
+    flattened before batching, so ``batch_size`` counts model inputs, not galaxies. With ``rotations_flips``
+    each view's probabilities are the mean over its eight rotations and flips of the square (8x the cost, as
+    ``galzoo predict --tta``; Dieleman et al. 2015 averaged such views).
     """
     n, v = views.shape[:2]
     flat = views.reshape(n * v, *views.shape[2:])
-    probs = predict_batches(model, tensor_batches(flat, batch_size), device=device, amp_dtype=amp_dtype, softmax=True)
+    probs = predict_batches(model, tensor_batches(flat, batch_size), device=device, amp_dtype=amp_dtype, softmax=True,
+                            tta=rotations_flips)
     return probs.reshape(n, v, -1)
+
+
+def prior_adjusted(probabilities: np.ndarray, prior: np.ndarray, power: float) -> np.ndarray:
+    """``probabilities`` (last axis: classes) divided by ``prior ** power`` and renormalised (post-hoc logit
+    adjustment, Menon et al. 2021): power 0 leaves them as they are, 1 is the Bayes rule for balanced recall,
+    in between trades the majority class's recall for the rare ones'. A class absent from the prior (share 0)
+    would get an infinite weight, so that is an error."""
+    if power == 0:
+        return probabilities
+    prior = np.asarray(prior, np.float64)
+    if np.any(prior <= 0):
+        raise ValueError(f"prior shift needs every class in the training split; shares {prior.tolist()}")
+    shifted = probabilities / prior ** power
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:

@@ -18,7 +18,13 @@ from galzoo.config import CnnComparisonAugmentParams, CnnComparisonParams, Param
 from galzoo.config.schema import build
 from galzoo.errors import ConfigError, DataError
 from galzoo.evaluation.baselines import majority_class_baseline
-from galzoo.evaluation.classification import HEADLINE, bootstrap_intervals, classification_scores, predict_views
+from galzoo.evaluation.classification import (
+    HEADLINE,
+    bootstrap_intervals,
+    classification_scores,
+    predict_views,
+    prior_adjusted,
+)
 from galzoo.models import create_model
 from galzoo.models.checkpoint import load_checkpoint, save_checkpoint
 from galzoo.paper import CNN_COMPARISON, CNN_COMPARISON_SOURCE
@@ -41,7 +47,7 @@ from galzoo.tasks import class_counts, task_targets
 from galzoo.training.batch_augment import MultiScaleAugment
 from galzoo.training.data import LabelledStore
 from galzoo.training.device_data import DeviceBatches, LoaderBatches
-from galzoo.training.imbalance import imbalance_remedy
+from galzoo.training.imbalance import class_counts_of, imbalance_remedy
 from galzoo.training.loop import fit_iterations
 from galzoo.training.multiscale import AugmentedCrops, MultiScaleCrops, multiscale_test_views
 from galzoo.training.runtime import (
@@ -147,10 +153,24 @@ def train_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pa
             })
 
 
+def training_prior(train_labels: np.ndarray, names: tuple[str, ...], power: float) -> np.ndarray:
+    """The training split's share of each class, which ``cnn_comparison.prior_power`` divides by: every class
+    must be in it, or its weight would be infinite."""
+    counts = class_counts_of(train_labels, len(names))
+    absent = [name for name, count in zip(names, counts) if count == 0]
+    if power and absent:
+        raise ConfigError(f"cnn_comparison.prior_power: {power} divides by each class's share of the training "
+                          f"split, but {absent} has no training galaxy; set it to 0")
+    return counts / counts.sum()
+
+
 def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_path: Path, model_path: Path,
                         metrics_path: Path, predictions_path: Path, confusion_path: Path) -> dict:
     """Test scores of the multi-scale average (the headline) and of each test side alone, with bootstrap
-    intervals; the per-view probabilities go to ``predictions_path`` for the plots and the report."""
+    intervals; the per-view probabilities and the scored average go to ``predictions_path`` for the plots.
+
+    ``test_rotations_flips`` averages each view over its 8 rotations and flips first; ``prior_power`` t > 0
+    divides the averaged probabilities by the training class shares ** t (both off in the paper)."""
     configure_threads(params.runtime.threads)
     seed_everything(params.seed)
     device = select_device(params.runtime.device)
@@ -161,27 +181,33 @@ def evaluate_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split
     data = LabelledStore(store_dir, raw_dir, split_path, meta["scale"], meta["task"])
     ids, rows, labels = data.subsets["test"]
     sides = meta["preprocessing"]["test_sides"]
+    c = params.cnn_comparison
     views = multiscale_test_views(data.images, rows, _crops(params), sides)
-    probs = predict_views(model, views, batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp)
+    probs = predict_views(model, views, batch_size=params.evaluate.batch_size, device=device, amp_dtype=amp,
+                          rotations_flips=c.test_rotations_flips)
     names = tuple(meta["class_names"])
-    averaged = probs.mean(axis=1)  # the multi-scale test-time average
-    scores = classification_scores(labels, averaged, names)
-    intervals = bootstrap_intervals(labels, averaged, seed=params.seed)
+    train_labels = data.subsets["train"][2]
+    prior = training_prior(train_labels, names, c.prior_power)
+    decided = prior_adjusted(probs.mean(axis=1), prior, c.prior_power)  # the multi-scale test-time average
+    scores = classification_scores(labels, decided, names)
+    intervals = bootstrap_intervals(labels, decided, seed=params.seed)
+    per_view = prior_adjusted(probs, prior, c.prior_power)
     metrics = {
         "model": meta["model"], "task": meta["task"], "seed": params.seed, "budget": meta["budget"],
         "n_test": int(len(labels)),
+        "test_rotations_flips": c.test_rotations_flips, "prior_power": c.prior_power,
         **{k: v for k, v in scores.items() if k != "confusion_matrix"},
         "ci95": {k: {"low": low, "high": high} for k, (low, high) in intervals.items()},
-        "baseline": majority_class_baseline(data.subsets["train"][2], labels, names),
-        "per_view_accuracy": {f"Q{side}": float((probs[:, i].argmax(1) == labels).mean())
+        "baseline": majority_class_baseline(train_labels, labels, names),
+        "per_view_accuracy": {f"Q{side}": float((per_view[:, i].argmax(1) == labels).mean())
                               for i, side in enumerate(sides)},
     }
     metrics_path.parent.mkdir(parents=True, exist_ok=True)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     predictions_path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(predictions_path, ids=ids.astype(str), labels=labels, probabilities=probs,
+    np.savez_compressed(predictions_path, ids=ids.astype(str), labels=labels, probabilities=probs, decided=decided,
                         sides=np.asarray(sides), class_names=np.asarray(names))
-    predicted = averaged.argmax(axis=1)
+    predicted = decided.argmax(axis=1)
     confusion_path.parent.mkdir(parents=True, exist_ok=True)
     # one row per test galaxy, named: the report pairs two models' answers galaxy by galaxy from this file
     pd.DataFrame({"GalaxyID": ids, "actual": np.asarray(names)[labels],
@@ -198,7 +224,7 @@ def plot_classifier(params: Params, *, raw_dir: Path, store_dir: Path, split_pat
 
     model, meta = load_checkpoint(model_path, "cpu")
     with np.load(predictions_path) as saved:
-        labels, probs = saved["labels"], saved["probabilities"].mean(axis=1)
+        labels, probs = saved["labels"], saved["decided"]
     names = tuple(meta["class_names"])
     title = f"{meta['model']} on {meta['task']} (seed {meta['seed']}, budget {meta['budget']})"
     paths = [
@@ -256,8 +282,16 @@ PAPER_KEYS = {"accuracy": "max_accuracy", "macro_precision": "precision", "macro
 
 
 def _remedy_of(run: Run) -> str:
-    remedy = (run.params.get("cnn_comparison") or {}).get("imbalance", "none")
-    return "" if remedy == "none" else remedy.replace("_", " ")
+    """What the run did beside the paper against imbalance or at test time ("" = nothing): runs that differ in
+    it are told apart in the tables, never pooled."""
+    section = run.params.get("cnn_comparison") or {}
+    remedy = section.get("imbalance", "none")
+    parts = [] if remedy == "none" else [remedy.replace("_", " ")]
+    if section.get("test_rotations_flips", False):
+        parts.append("test rotations and flips")
+    if section.get("prior_power", 0):
+        parts.append(f"prior^{section['prior_power']:g}")
+    return ", ".join(parts)
 
 
 def training_cell(members: list[Run]) -> str:
@@ -327,7 +361,8 @@ class CnnComparison(Study):
         return plot_classifier(params, **files.kwargs(*PLOT_FILES))
 
     def variant(self, run: Run) -> str:
-        """The class-imbalance remedy (``weighted loss``, ``balanced sampling``) when the run trained with one."""
+        """The class-imbalance remedy (``weighted loss``, ``balanced sampling``) and the test-time choices
+        (rotations and flips, prior shift) when the run used any."""
         return _remedy_of(run)
 
     def summary(self, metrics: dict) -> str:
