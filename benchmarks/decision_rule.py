@@ -6,8 +6,9 @@ the square (D4, 32 views), and each of these with the probabilities divided by t
 t in [0, 1] (logit adjustment; t > 0 favours the rare classes): the evaluate stage's
 ``cnn_comparison.test_rotations_flips`` and ``cnn_comparison.prior_power``, computed by the same functions.
 t is chosen on the validation split only, as the largest of min(accuracy / 0.88, smallest recall of
-elliptical, spiral, edge-on / 0.75), the issue's GZ1 target, then the test split is scored once with it. It also scores the training split the same way (four views, no
-augmentation): a fit no better than the test's says the model is not overfitting. ``--against DIR`` counts
+elliptical, spiral, edge-on / 0.75), the issue's GZ1 target, then the test split is scored once with it.
+It also scores the training split the same way (four views, no augmentation): a fit no better than the
+test's says the model is not overfitting. ``--against DIR`` counts
 the galaxies of each split that this model and another kept one both get wrong. Run it where
 ``learning_curve.py`` ran (the same params.yaml, store and split). Not a test: it measures, and says whether
 training or the decision rule is the limit.
