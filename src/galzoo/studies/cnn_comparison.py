@@ -281,7 +281,7 @@ PAPER_KEYS = {"accuracy": "max_accuracy", "macro_precision": "precision", "macro
 """Our headline score -> the key of the paper's Table 7 value in :data:`galzoo.paper.CNN_COMPARISON`."""
 
 
-def _remedy_of(run: Run) -> str:
+def _variant_of(run: Run) -> str:
     """What the run did beside the paper against imbalance or at test time ("" = nothing): runs that differ in
     it are told apart in the tables, never pooled."""
     section = run.params.get("cnn_comparison") or {}
@@ -315,9 +315,9 @@ def summarise(runs: list[Run]) -> list[dict]:
     """Per (task, budget, model): the seeds, mean, std and maximum of each headline score, and the bootstrap
     interval of the best run (maximum accuracy, as the paper's maxima)."""
     rows = []
-    for (task, budget, model, remedy), members in group_runs(runs, _remedy_of):
+    for (task, budget, model, variant), members in group_runs(runs, _variant_of):
         best = max(members, key=lambda r: r.metrics["accuracy"])
-        row = {"task": task, "budget": budget, "model": model, "label": f"{model} ({remedy})" if remedy else model, "seeds": [r.metrics["seed"] for r in members],
+        row = {"task": task, "budget": budget, "model": model, "label": f"{model} ({variant})" if variant else model, "seeds": [r.metrics["seed"] for r in members],
                "n_test": best.metrics["n_test"], "best_rev": best.name, "runs": members}
         for key in HEADLINE:
             values = np.array([r.metrics[key] for r in members], np.float64)
@@ -363,7 +363,7 @@ class CnnComparison(Study):
     def variant(self, run: Run) -> str:
         """The class-imbalance remedy (``weighted loss``, ``balanced sampling``) and the test-time choices
         (rotations and flips, prior shift) when the run used any."""
-        return _remedy_of(run)
+        return _variant_of(run)
 
     def summary(self, metrics: dict) -> str:
         low, high = metrics["ci95"]["accuracy"]["low"], metrics["ci95"]["accuracy"]["high"]
