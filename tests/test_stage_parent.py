@@ -183,3 +183,21 @@ def test_run_stage_in_a_test_process_leaves_sigterm_as_it_was():
     before = signal.getsignal(signal.SIGTERM)
     stage.run_stage(lambda: None)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_process_forked_by_a_stage_gets_the_default_sigterm_back():
+    """Pool.terminate() sends SIGTERM to its workers and waits: the stage's Python handler, inherited through
+    fork, would only run between bytecodes, so a worker blocked in C would never end."""
+    restore = stage._end_cleanly_on_sigterm()
+    try:
+        installed = signal.getsignal(signal.SIGTERM)
+        if installed is signal.SIG_DFL or installed is None:
+            pytest.skip("this test process has its own SIGTERM handler; the stage leaves it alone")
+        child = os.fork()
+        if child == 0:  # pragma: no cover (the child)
+            os._exit(0 if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL else 1)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert signal.getsignal(signal.SIGTERM) is installed  # the stage itself keeps its clean ending
+    finally:
+        restore()

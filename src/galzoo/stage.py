@@ -19,7 +19,8 @@ fool it). When a link is broken it says so on stderr and sends SIGTERM to the st
 SIGTERM raises ``SystemExit(143)`` in the main thread, so ``finally`` blocks and context managers run: a
 staging folder (:func:`galzoo.sources.archive.staged_directory`) is removed and a ``multiprocessing.Pool``
 terminates its workers. A second SIGTERM, or a stage still running :data:`GRACE_S` after the watchdog fired,
-ends the process at once. Processes forked by the stage (pool, DataLoader workers) keep the default SIGTERM.
+ends the process at once. Processes forked by the stage (pool, DataLoader workers) get the default SIGTERM back
+at fork, so `Pool.terminate()` ends them even when they are blocked in C.
 
 Run by hand from a terminal (neither ``DVC_STAGE``, which dvc sets for every stage command, nor torchrun's
 variables in the environment) the watchdog is off: the terminal's own hang-up and Ctrl-C reach the stage, and
@@ -183,6 +184,19 @@ def _say(message: str) -> None:
 
 # --- SIGTERM ------------------------------------------------------------------------------------------
 
+def _default_sigterm_in_forked_child() -> None:
+    """A process forked by the stage (a pool or DataLoader worker) gets the default SIGTERM back at once. The
+    inherited Python handler runs only between bytecodes, so a worker blocked in C (a lock inherited locked
+    from the fork) ignored ``Pool.terminate()``'s SIGTERM and the stage waited for it forever (seen once in
+    ``crop_task`` under ``dvc repro``, 2026-12-05)."""
+    if getattr(signal.getsignal(signal.SIGTERM), "galzoo_stage_handler", False):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_default_sigterm_in_forked_child)
+
+
 def _end_cleanly_on_sigterm() -> Callable[[], None]:
     """Make SIGTERM raise ``SystemExit(143)`` in the main thread; returns what puts the old handler back.
 
@@ -197,12 +211,13 @@ def _end_cleanly_on_sigterm() -> Callable[[], None]:
 
     def on_sigterm(signum, frame):
         signal.signal(signum, signal.SIG_DFL)  # a second SIGTERM ends the process at once
-        if os.getpid() != owner:  # a forked child (pool or DataLoader worker) inherited this handler
+        if os.getpid() != owner:  # a child forked without the hook below inherited this handler
             os.kill(os.getpid(), signum)
             return
         _say("galzoo: stage stopped by SIGTERM")
         raise SystemExit(_EXIT_SIGTERM)
 
+    on_sigterm.galzoo_stage_handler = True
     signal.signal(signal.SIGTERM, on_sigterm)
 
     def restore() -> None:
